@@ -1,1 +1,1 @@
-"""Bluetooth LE sources (bleak) for RSC footpods and Polar PMD accelerometers: issue 4, not yet built."""
+"""Bluetooth LE sources (bleak) for RSC footpods and Polar PMD: issue 4, not built yet."""
