@@ -1,0 +1,1 @@
+"""cadence: a real-time running-form coach. Streaming step detection, cadence and GCT."""
