@@ -80,29 +80,49 @@ def _settle_filter(sos: F64Array, zi: F64Array, offset: int, x: float) -> None:
 
 
 @njit(cache=True)
+def _mark_gap(state: F64Array, t: float, max_gap_s: float, out: F64Array, n_out: int) -> int:
+    """Write a gap event and forget partial steps when samples stopped for too long."""
+    last_t = state[S_LAST_T]
+    if math.isnan(last_t) or t - last_t <= max_gap_s:
+        return n_out
+    out[n_out, 0] = EVENT_GAP
+    out[n_out, 1] = last_t
+    out[n_out, 2] = t
+    _reset_after_gap(state)
+    return n_out + 1
+
+
+@njit(cache=True)
 def _accept_sample(
     state: F64Array, t: float, acc: F64Array, gravity_tau_s: float, warmup_s: float
-) -> int:
-    """Time checks and the gravity estimate. Returns 0 skip, 1 normal, 2 first after a gap."""
+) -> bool:
+    """Drop samples whose time does not move forward; update the gravity estimate."""
     last_t = state[S_LAST_T]
-    status = 1
-    if not math.isnan(last_t):
-        dt = t - last_t
-        if dt <= 0.0:
-            state[S_N_REJECTED] += 1.0
-            return 0
+    if not math.isnan(last_t) and t <= last_t:
+        state[S_N_REJECTED] += 1.0
+        return False
     state[S_LAST_T] = t
     state[S_N_SEEN] += 1.0
     n = state[S_N_SEEN]
     # A plain running mean until warm-up is over, then an EMA that follows slow posture changes.
     alpha = 1.0 / n
     if not math.isnan(last_t):
-        alpha = max(alpha, min(1.0, (t - last_t) / gravity_tau_s))
-        if n * (t - last_t) > warmup_s:
-            alpha = min(1.0, (t - last_t) / gravity_tau_s)
+        ema_alpha = min(1.0, (t - last_t) / gravity_tau_s)
+        alpha = ema_alpha if n * (t - last_t) > warmup_s else max(alpha, ema_alpha)
     for k in range(acc.shape[0]):
         state[S_GX + k] += alpha * (acc[k] - state[S_GX + k])
-    return status
+    return True
+
+
+@njit(cache=True)
+def _push_ring(state: F64Array, ring_t: F64Array, ring_v: F64Array, t: float, v: float) -> int:
+    """Append a sample to the ring buffers; returns the count of samples since the last reset."""
+    size = ring_t.shape[0]
+    count = int(state[S_RING_COUNT])
+    ring_t[count % size] = t
+    ring_v[count % size] = v
+    state[S_RING_COUNT] = count + 1
+    return count + 1
 
 
 @njit(cache=True)
@@ -200,26 +220,17 @@ def trunk_kernel(
     n_out = 0
     for i in range(t.shape[0]):
         ti = t[i]
-        last_t = state[S_LAST_T]
-        if not math.isnan(last_t) and ti - last_t > max_gap_s and ti > last_t:
-            out[n_out, 0] = EVENT_GAP
-            out[n_out, 1] = last_t
-            out[n_out, 2] = ti
-            n_out += 1
-            _reset_after_gap(state)
-        if _accept_sample(state, ti, acc[i], gravity_tau_s, warmup_s) == 0:
+        n_out = _mark_gap(state, ti, max_gap_s, out, n_out)
+        if not _accept_sample(state, ti, acc[i], gravity_tau_s, warmup_s):
             continue
         v = _vertical_g(state, acc[i])
         if state[S_RING_COUNT] == 0.0:
             _settle_filter(sos, state, S_FILTER_STATE, v)
         vf = _biquad_step(sos, state, S_FILTER_STATE, v)
-        count = int(state[S_RING_COUNT])
-        prev_t = ring_t[(count - 1) % size] if count > 0 else math.nan
-        prev_v = ring_v[(count - 1) % size] if count > 0 else math.nan
-        ring_t[count % size] = ti
-        ring_v[count % size] = v
-        count += 1
-        state[S_RING_COUNT] = count
+        prev_count = int(state[S_RING_COUNT])
+        prev_t = ring_t[(prev_count - 1) % size] if prev_count > 0 else math.nan
+        prev_v = ring_v[(prev_count - 1) % size] if prev_count > 0 else math.nan
+        count = _push_ring(state, ring_t, ring_v, ti, v)
 
         pending_on = state[S_PENDING_ON]
         if not math.isnan(pending_on):
@@ -327,25 +338,17 @@ def leg_kernel(
     n_channels = acc.shape[1]
     for i in range(t.shape[0]):
         ti = t[i]
-        last_t = state[S_LAST_T]
-        if not math.isnan(last_t) and ti - last_t > max_gap_s and ti > last_t:
-            out[n_out, 0] = EVENT_GAP
-            out[n_out, 1] = last_t
-            out[n_out, 2] = ti
-            n_out += 1
-            _reset_after_gap(state)
-        if _accept_sample(state, ti, acc[i], gravity_tau_s, warmup_s) == 0:
+        n_out = _mark_gap(state, ti, max_gap_s, out, n_out)
+        if not _accept_sample(state, ti, acc[i], gravity_tau_s, warmup_s):
             continue
         energy = 0.0
         for k in range(n_channels):
-            y = _biquad_step(sos, state, S_FILTER_STATE + 2 * sos.shape[0] * k, acc[i, k])
+            offset = S_FILTER_STATE + 2 * sos.shape[0] * k
+            if state[S_RING_COUNT] == 0.0:
+                _settle_filter(sos, state, offset, acc[i, k])
+            y = _biquad_step(sos, state, offset, acc[i, k])
             energy += y * y
-        s = math.sqrt(energy) / STANDARD_GRAVITY
-        count = int(state[S_RING_COUNT])
-        ring_t[count % size] = ti
-        ring_v[count % size] = s
-        count += 1
-        state[S_RING_COUNT] = count
+        count = _push_ring(state, ring_t, ring_v, ti, math.sqrt(energy) / STANDARD_GRAVITY)
 
         # The candidate is the sample a window back: it is an impact if it tops every sample
         # within the window on both sides. Three quarters of a stride keeps the push-off peak
