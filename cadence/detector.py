@@ -17,11 +17,11 @@ from typing import Final
 
 import numpy as np
 import numpy.typing as npt
-from scipy.signal import butter
 
 from cadence import _kernels
 from cadence.contacts import Contact, DetectorUpdate, Gap
 from cadence.errors import ConfigurationError
+from cadence.filters import butter2_sos
 from cadence.summary import placement_is_leg
 
 MIN_FS_HZ: Final = 20.0
@@ -151,14 +151,14 @@ class ContactDetector:
             leg = LegParameters()
             # The impact is a sharp transient: keep what is above the leg's swing motion.
             cutoff_hz = min(leg.highpass_hz, 0.4 * fs_hz)
-            self._sos = butter(2, cutoff_hz, "highpass", fs=fs_hz, output="sos")
+            self._sos = butter2_sos(cutoff_hz, fs_hz, "highpass")
             self._params = leg.kernel_params()
             self._state[_kernels.S_STEP_S] = leg.default_stride_s
             ring_s = 2.5 * leg.max_stride_interval_s
             self._kernel = _kernels.leg_kernel
         else:
             trunk = TrunkParameters()
-            self._sos = butter(2, min(trunk.lowpass_hz, 0.4 * fs_hz), fs=fs_hz, output="sos")
+            self._sos = butter2_sos(min(trunk.lowpass_hz, 0.4 * fs_hz), fs_hz, "lowpass")
             self._params = trunk.kernel_params()
             self._state[_kernels.S_STEP_S] = trunk.default_step_s
             ring_s = 2.0

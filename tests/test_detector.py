@@ -16,6 +16,7 @@ from cadence.contacts import Contact, DetectorUpdate
 from cadence.datasets import bundled_trace
 from cadence.detector import ContactDetector, detect_contacts
 from cadence.errors import ConfigurationError
+from cadence.filters import butter2_sos
 from cadence.scoring import ContactScore, score_contacts
 from cadence.trace import Trace, read_trace, read_truth, truth_path_for
 
@@ -242,3 +243,10 @@ def test_changing_axes_mid_stream_is_refused() -> None:
     detector.update(np.array([0.0, 0.01]), np.ones((2, 3)))
     with pytest.raises(ConfigurationError, match="started with 3"):
         detector.update(np.array([0.02]), np.ones((1, 2)))
+
+
+@pytest.mark.parametrize("kind", ["lowpass", "highpass"])
+@pytest.mark.parametrize(("cutoff_hz", "fs_hz"), [(6.0, 500.0), (15.0, 142.857), (20.0, 50.0)])
+def test_closed_form_butterworth_equals_scipy(kind: str, cutoff_hz: float, fs_hz: float) -> None:
+    ours = butter2_sos(cutoff_hz, fs_hz, kind)  # type: ignore[arg-type]
+    assert np.allclose(ours, scipy.signal.butter(2, cutoff_hz, kind, fs=fs_hz, output="sos"))
