@@ -1,6 +1,6 @@
 """The ``cadence`` command: one small function per subcommand.
 
-Heavy modules (the numba-backed detector, scipy) are imported inside the subcommands so that
+Heavy modules (the numba-backed detector and trace reader) are imported inside the subcommands so
 ``cadence --help`` starts instantly.
 """
 
