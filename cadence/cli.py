@@ -7,6 +7,7 @@ Heavy modules (the numba-backed detector and trace reader) are imported inside t
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import sys
 import warnings
@@ -24,6 +25,8 @@ if TYPE_CHECKING:
 
 PROG = "cadence"
 DEMO_TRACE = "alcantara-sacrum-run-t03"
+# Subcommand modules under cadence.commands, in the order ``--help`` lists them.
+COMMAND_MODULES: tuple[str, ...] = ()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -47,6 +50,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     subcommands = parser.add_subparsers(title="commands", dest="command", required=True)
     _add_analyze(subcommands)
+    for name in COMMAND_MODULES:
+        importlib.import_module(f"cadence.commands.{name}").register(subcommands)
     return parser
 
 

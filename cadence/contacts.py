@@ -14,11 +14,13 @@ class Contact:
 
     ``leg`` is ``"sensor"`` for the leg that wears a leg-mounted sensor, ``"other"`` for the
     opposite leg, and ``None`` where the placement cannot tell (trunk-worn sensors).
+    ``impact_g`` is the peak acceleration at foot-on where the detector measures it.
     """
 
     on_s: float
     off_s: float
     leg: Leg | None = None
+    impact_g: float | None = None
 
     @property
     def gct_s(self) -> float:

@@ -26,3 +26,35 @@ class TraceFormatWarning(UserWarning):
 
 class ConfigurationError(CadenceError, ValueError):
     """An argument that cannot work, caught at construction rather than mid-run."""
+
+
+class SensorError(CadenceError):
+    """A sensor that cannot be found, connected to, or configured."""
+
+
+class PacketError(SensorError):
+    """A packet from a sensor that cannot be decoded; it is counted and skipped, the run goes on.
+
+    ``packet`` is the packet's number in its stream (counting from 1) where known.
+    """
+
+    def __init__(self, stream: str, packet: int | None, data: bytes, problem: str) -> None:
+        self.stream = stream
+        self.packet = packet
+        self.data = bytes(data)
+        self.problem = problem
+        number = f" #{packet}" if packet is not None else ""
+        super().__init__(
+            f"{stream} packet{number} ({len(self.data)} bytes: {self.data.hex(' ')}): {problem}"
+        )
+
+
+class FitFormatError(CadenceError):
+    """A FIT file that cannot be read (any further): names the file, the byte offset and why."""
+
+    def __init__(self, path: str | Path, offset: int | None, problem: str) -> None:
+        self.path = str(path)
+        self.offset = offset
+        self.problem = problem
+        where = f"{self.path} at byte {offset}" if offset is not None else self.path
+        super().__init__(f"{where}: {problem}")
