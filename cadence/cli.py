@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 PROG = "cadence"
 DEMO_TRACE = "alcantara-sacrum-run-t03"
 # Subcommand modules under cadence.commands, in the order ``--help`` lists them.
-COMMAND_MODULES: tuple[str, ...] = ()
+COMMAND_MODULES: tuple[str, ...] = ("replay",)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -68,7 +68,8 @@ def _add_analyze(subcommands: argparse._SubParsersAction[argparse.ArgumentParser
         nargs="?",
         type=Path,
         metavar="TRACE",
-        help=f"trace CSV file (default: the bundled demo run {DEMO_TRACE})",
+        help="trace CSV file or recorded session folder "
+        f"(default: the bundled demo run {DEMO_TRACE})",
     )
     analyze.add_argument(
         "--placement",
@@ -84,9 +85,8 @@ def _add_analyze(subcommands: argparse._SubParsersAction[argparse.ArgumentParser
 
 def _run_analyze(args: argparse.Namespace) -> int:
     from cadence.detector import detect_contacts
-    from cadence.trace import read_trace
 
-    trace = read_trace(args.trace if args.trace is not None else _demo_trace_path())
+    trace = _read_samples(args.trace if args.trace is not None else _demo_trace_path())
     placement = _choose_placement(args.placement, trace.placement)
     leg_mounted = placement_is_leg(placement)
     update = detect_contacts(
@@ -99,6 +99,21 @@ def _run_analyze(args: argparse.Namespace) -> int:
     else:
         print_analysis(sys.stdout, trace, placement, summary, update.contacts)
     return 0
+
+
+def _read_samples(path: Path) -> Trace:
+    """A trace CSV file, or the samples of a recording's session folder."""
+    from cadence.recording import read_recording
+    from cadence.trace import read_trace
+
+    if not path.is_dir():
+        return read_trace(path)
+    recording = read_recording(path)
+    if recording.samples is None:
+        raise CadenceError(f"{path}: the recording holds no accelerometer samples")
+    if not recording.complete:
+        print(f"{PROG}: warning: {path}: the run did not end cleanly", file=sys.stderr)
+    return recording.samples
 
 
 def _demo_trace_path() -> Path:

@@ -27,28 +27,37 @@ LinkState = Literal["connecting", "connected", "disconnected", "finished"]
 class SourceInfo:
     """What a source is; known once the source is entered (a sensor tells its rate on connect).
 
-    ``placement`` and ``up_vector`` mean the same as in trace metadata; ``fs_hz`` is the
-    nominal sample rate of an accelerometer (``None`` for footpod summaries).
+    ``placement`` and ``axes`` mean the same as the trace metadata keys (``axes`` e.g.
+    ``"x=up z=forward"``); ``up_vector`` is the sensor direction that points up, where known;
+    ``fs_hz`` is the nominal sample rate of an accelerometer (``None`` for footpod summaries).
+    ``acc_axes`` names the columns of :class:`AccelChunk` (a trace may lack an axis);
+    ``up_vector`` has one value per column.
     """
 
     name: str
     kind: SourceKind
     placement: str | None = None
     fs_hz: float | None = None
-    up_vector: tuple[float, float, float] | None = None
+    up_vector: tuple[float, ...] | None = None
+    axes: str | None = None
+    acc_axes: tuple[str, ...] = ("x", "y", "z")
 
 
 @dataclass(frozen=True, slots=True)
 class AccelChunk:
-    """New accelerometer samples: times in stream seconds (n,), acceleration in g (n, 3)."""
+    """New accelerometer samples: times in stream seconds (n,), acceleration in g (n, k).
+
+    The k columns are the source's ``SourceInfo.acc_axes`` (usually x, y, z).
+    """
 
     t_s: NDArray[np.float64]
     acc_g: NDArray[np.float64]
 
     def __post_init__(self) -> None:
-        if self.t_s.ndim != 1 or self.acc_g.shape != (self.t_s.shape[0], 3):
+        n = self.t_s.shape[0] if self.t_s.ndim == 1 else -1
+        if self.acc_g.ndim != 2 or self.acc_g.shape[0] != n or not 1 <= self.acc_g.shape[1] <= 3:
             raise ValueError(
-                f"AccelChunk needs t_s of shape (n,) and acc_g of shape (n, 3), "
+                f"AccelChunk needs t_s of shape (n,) and acc_g of shape (n, 1..3), "
                 f"got {self.t_s.shape} and {self.acc_g.shape}"
             )
 

@@ -33,6 +33,9 @@ AXES = ("x", "y", "z")
 TIME_COLUMN = "t"
 TRUTH_COLUMNS = ("foot_on_s", "foot_off_s")
 _KNOWN_COLUMNS = (TIME_COLUMN, *(f"a{axis}" for axis in AXES), *(f"g{axis}" for axis in AXES))
+# The `writer` metadata of recordings made by cadence.recording, whose lines always end in \n.
+RECORDER_WRITER = "cadence-recorder"
+NO_DATA_ROWS = "no data rows after the header"
 _UTF8_BOM = b"\xef\xbb\xbf"
 _WRITE_BLOCK_ROWS = 65_536
 _MAX_PARSE_THREADS = 4
@@ -147,6 +150,8 @@ def read_trace(path: str | os.PathLike[str], *, strict: bool = False) -> Trace:
     source = os.fspath(path)
     raw = Path(path).read_bytes()
     preamble = _read_preamble(raw, source)
+    if preamble.metadata.get("writer") == RECORDER_WRITER:
+        raw = _without_cut_off_line(raw, source)
     acc_columns, gyro_columns = _trace_columns(source, preamble)
     rows = _parse_trace_body(raw, preamble, strict)
     _drop_rows_out_of_time(rows)
@@ -161,6 +166,22 @@ def read_trace(path: str | os.PathLike[str], *, strict: bool = False) -> Trace:
         gyro=values[:, [index for _, index in gyro_columns]],
         gyro_axes=tuple(axis for axis, _ in gyro_columns),
     )
+
+
+def _without_cut_off_line(raw: bytes, source: str) -> bytes:
+    """A recorder ends every line it writes: an unterminated last line was cut off mid-write
+    (the process was killed), so its numbers may be incomplete. Drop it, and say so."""
+    if raw.endswith(b"\n"):
+        return raw
+    complete = raw[: raw.rfind(b"\n") + 1]
+    cut_line = complete.count(b"\n") + 1
+    warnings.warn(
+        f"{source}:{cut_line}: last line is cut off (the recording stopped "
+        "mid-write); ignored it",
+        TraceFormatWarning,
+        stacklevel=3,
+    )
+    return complete
 
 
 def read_truth(path: str | os.PathLike[str], *, strict: bool = False) -> Truth:
@@ -497,7 +518,7 @@ def _settle(source: str, preamble: _Preamble, rows: _Rows, strict: bool) -> None
     skipped, kept = rows.skipped, len(rows.values)
     if skipped.count == 0:
         if kept == 0:
-            raise TraceFormatError(source, preamble.header_line, "no data rows after the header")
+            raise TraceFormatError(source, preamble.header_line, NO_DATA_ROWS)
         return
     if strict:
         raise TraceFormatError(source, skipped.first_line, skipped.first_problem)
