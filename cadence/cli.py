@@ -68,7 +68,7 @@ def _add_analyze(subcommands: argparse._SubParsersAction[argparse.ArgumentParser
         nargs="?",
         type=Path,
         metavar="TRACE",
-        help="trace CSV file or recorded session folder "
+        help="trace CSV file, recorded session folder, or FIT activity file "
         f"(default: the bundled demo run {DEMO_TRACE})",
     )
     analyze.add_argument(
@@ -86,6 +86,9 @@ def _add_analyze(subcommands: argparse._SubParsersAction[argparse.ArgumentParser
 def _run_analyze(args: argparse.Namespace) -> int:
     from cadence.detector import detect_contacts
 
+    if args.trace is not None and args.trace.suffix.lower() == ".fit":
+        return _analyze_fit(args.trace, as_json=args.json)
+
     trace = _read_samples(args.trace if args.trace is not None else _demo_trace_path())
     placement = _choose_placement(args.placement, trace.placement)
     leg_mounted = placement_is_leg(placement)
@@ -98,6 +101,48 @@ def _run_analyze(args: argparse.Namespace) -> int:
         print(json.dumps(report, allow_nan=False))
     else:
         print_analysis(sys.stdout, trace, placement, summary, update.contacts)
+    return 0
+
+
+def _analyze_fit(path: Path, *, as_json: bool) -> int:
+    """A watch's or footpod's FIT file: its summary records through the live metrics."""
+    import asyncio
+
+    from cadence.fit import FitSource, read_fit
+    from cadence.pipeline import run_pipeline
+    from cadence.summary import summarize_metrics
+
+    activity = read_fit(path)
+    totals = asyncio.run(run_pipeline(FitSource(activity)))
+    summary = summarize_metrics(totals.metrics)
+    report: dict[str, Any] = {
+        "source": str(path),
+        "kind": "footpod",
+        "sport": activity.sport,
+        "device": activity.device,
+        "records": len(activity.records),
+        "duration_s": _round_s(activity.records[-1].t_s if activity.records else 0.0),
+        "moving_s": _round_s(summary.moving_s),
+        "n_steps": summary.n_steps,
+        "cadence_spm": _round_or_none(summary.cadence_spm, 1),
+        "gct_ms": _round_or_none(summary.gct_ms, 1),
+        "step_length_m": _round_or_none(summary.step_length_m, 3),
+        "speed_mps": _round_or_none(summary.speed_mps, 2),
+        "gaps": [
+            {"start_s": _round_s(g.start_s), "end_s": _round_s(g.end_s), "reason": g.reason}
+            for g in activity.gaps
+        ],
+        "damage": activity.damage,
+    }
+    if as_json:
+        print(json.dumps(report, allow_nan=False))
+        return 0
+    labels = {"step_length_m": "step length m", "speed_mps": "speed m/s", "gct_ms": "GCT ms"}
+    for key, value in report.items():
+        if key == "gaps":
+            value = len(value)
+        if value is not None:
+            print(f"{labels.get(key, key.replace('_', ' ')):<14} {value}")
     return 0
 
 

@@ -15,8 +15,9 @@ from cadence.contacts import Contact
 from cadence.errors import ConfigurationError
 from cadence.events import Activity, Metrics, StreamGap, SummaryRecord
 
-# A footpod record older than this no longer describes the runner.
-RECORD_STALE_S = 3.0
+# A footpod record older than this no longer describes the runner. Watches in "smart recording"
+# mode write a record every 1-9 s; a live footpod that falls silent is cut off by a gap first.
+RECORD_STALE_S = 10.0
 # Below this a footpod's speed means standing still.
 STOPPED_SPEED_MPS = 0.3
 # Without a running flag, a step rate this high is running (walking tops out near 130-140 spm).
@@ -71,6 +72,7 @@ class MetricsTracker:
     def add_gap(self, gap: StreamGap) -> None:
         # Steps either side of a gap are never paired into one interval.
         self._contacts.clear()
+        self._record = None
         self._last_gap_end_s = gap.end_s
 
     def tick(self, now_s: float) -> list[Metrics]:

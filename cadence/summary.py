@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from cadence.contacts import Contact, Gap
 from cadence.errors import ConfigurationError
+from cadence.events import Metrics
 
 # About twice a slow walking step: longer than this between foot-ons means the runner stopped.
 DEFAULT_MAX_STEP_INTERVAL_S = 2.0
@@ -113,4 +114,36 @@ def placement_is_leg(placement: str) -> bool:
     raise ConfigurationError(
         f"unknown placement {placement!r}: use a leg placement ({', '.join(LEG_PLACEMENTS)}) "
         f"or a trunk placement ({', '.join(TRUNK_PLACEMENTS)})"
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class MetricsSummary:
+    """Figures for a whole run from its per-second metrics (footpods and FIT files).
+
+    ``cadence_spm`` is the mean step rate over the seconds spent moving, i.e. steps ÷ moving
+    time; contact time and step length are medians over those seconds.
+    """
+
+    moving_s: float
+    n_steps: int
+    cadence_spm: float | None
+    gct_ms: float | None
+    step_length_m: float | None
+    speed_mps: float | None
+
+
+def summarize_metrics(metrics: Sequence[Metrics]) -> MetricsSummary:
+    moving = [m for m in metrics if m.activity in ("running", "walking") and m.cadence_spm]
+    cadences = [m.cadence_spm for m in moving if m.cadence_spm is not None]
+    contact_ms = [m.gct_ms for m in moving if m.gct_ms is not None]
+    lengths = [m.step_length_m for m in moving if m.step_length_m is not None]
+    speeds = [m.speed_mps for m in moving if m.speed_mps is not None]
+    return MetricsSummary(
+        moving_s=float(len(moving)),
+        n_steps=round(sum(cadences) / 60.0),
+        cadence_spm=statistics.fmean(cadences) if cadences else None,
+        gct_ms=statistics.median(contact_ms) if contact_ms else None,
+        step_length_m=statistics.median(lengths) if lengths else None,
+        speed_mps=statistics.fmean(speeds) if speeds else None,
     )
