@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 PROG = "cadence"
 DEMO_TRACE = "alcantara-sacrum-run-t03"
 # Subcommand modules under cadence.commands, in the order ``--help`` lists them.
-COMMAND_MODULES: tuple[str, ...] = ("replay",)
+COMMAND_MODULES: tuple[str, ...] = ("replay", "simulate", "profile")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,1 +1,2 @@
-"""Replay, the synthetic runner and the virtual BLE footpod: issue 3 and 4, not yet built."""
+"""Replay of recordings (:mod:`sim.replay`), a synthetic runner with known truth
+(:mod:`sim.synthetic`), and the virtual BLE footpod (:mod:`sim.footpod`)."""
