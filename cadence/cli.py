@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import logging
 import sys
 import warnings
 from collections.abc import Iterator, Sequence
@@ -26,12 +27,13 @@ if TYPE_CHECKING:
 PROG = "cadence"
 DEMO_TRACE = "alcantara-sacrum-run-t03"
 # Subcommand modules under cadence.commands, in the order ``--help`` lists them.
-COMMAND_MODULES: tuple[str, ...] = ("replay", "simulate", "profile")
+COMMAND_MODULES: tuple[str, ...] = ("run", "replay", "simulate", "profile")
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; returns the process exit code (2 for errors)."""
     args = build_parser().parse_args(argv)
+    _log_to_stderr()
     try:
         with _warnings_to_stderr():
             result: int = args.run(args)
@@ -275,6 +277,21 @@ def _warnings_to_stderr() -> Iterator[None]:
 
         warnings.showwarning = show
         yield
+
+
+class _CommandLineFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        return f"{PROG}: {record.levelname.lower()}: {record.getMessage()}"
+
+
+def _log_to_stderr() -> None:
+    """Sinks and sensors report trouble through logging: one ``cadence: warning:`` line each."""
+    logger = logging.getLogger("cadence")
+    if not logger.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(_CommandLineFormatter())
+        logger.addHandler(handler)
+        logger.setLevel(logging.WARNING)
 
 
 def _fail(message: str) -> int:

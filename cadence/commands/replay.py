@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
+from cadence.commands._outputs import add_output_arguments, build_outputs
 from cadence.errors import ConfigurationError
 
 if TYPE_CHECKING:
@@ -70,8 +71,10 @@ def register(subcommands: argparse._SubParsersAction[argparse.ArgumentParser]) -
         "--progress",
         action=argparse.BooleanOptionalAction,
         default=None,
-        help="show a progress bar on stderr (default: when stderr is a terminal)",
+        help="show a progress bar on stderr (default: when stderr is a terminal and the "
+        "live view is off)",
     )
+    add_output_arguments(replay)
     replay.set_defaults(run=run_replay)
 
 
@@ -90,7 +93,10 @@ def run_replay(args: argparse.Namespace) -> int:
         seed=args.seed,
     )
     recorder = Recorder(args.record) if args.record is not None else None
-    show_progress = sys.stderr.isatty() if args.progress is None else args.progress
+    outputs = build_outputs(args)
+    show_progress = args.progress
+    if show_progress is None:
+        show_progress = sys.stderr.isatty() and not args.console
 
     async def main() -> RunTotals:
         progress = (
@@ -99,7 +105,13 @@ def run_replay(args: argparse.Namespace) -> int:
             else None
         )
         try:
-            return await run_pipeline(replay, placement=args.placement, recorder=recorder)
+            return await run_pipeline(
+                replay,
+                placement=args.placement,
+                rules=outputs.rules,
+                sinks=outputs.sinks,
+                recorder=recorder,
+            )
         finally:
             if progress is not None:
                 progress.cancel()
