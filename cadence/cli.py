@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 PROG = "cadence"
 DEMO_TRACE = "alcantara-sacrum-run-t03"
 # Subcommand modules under cadence.commands, in the order ``--help`` lists them.
-COMMAND_MODULES: tuple[str, ...] = ("run", "replay", "simulate", "profile")
+COMMAND_MODULES: tuple[str, ...] = ("run", "replay", "simulate", "profile", "watch")
 
 
 def main(argv: list[str] | None = None) -> int:
