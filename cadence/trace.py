@@ -176,8 +176,7 @@ def _without_cut_off_line(raw: bytes, source: str) -> bytes:
     complete = raw[: raw.rfind(b"\n") + 1]
     cut_line = complete.count(b"\n") + 1
     warnings.warn(
-        f"{source}:{cut_line}: last line is cut off (the recording stopped "
-        "mid-write); ignored it",
+        f"{source}:{cut_line}: last line is cut off (the recording stopped mid-write); ignored it",
         TraceFormatWarning,
         stacklevel=3,
     )
