@@ -16,6 +16,7 @@ Usage: python benchmarks/accuracy.py [--data DIR ...] [--json FILE]
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import math
 import sys
@@ -37,6 +38,11 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATA_DIRS = (REPO_ROOT.parent / "shared" / "data" / "traces",)
 CADENCE_WINDOW_S = 10.0
 MIN_CONTACTS_PER_WINDOW = 3
+# A window counts as "moving" when no interval between its contacts exceeds this many
+# step (or stride) periods of the whole trace: a stop inside it would drag its cadence down.
+MOVING_MAX_INTERVAL_PERIODS = 2.5
+STILL_WINDOW_S = 1.0
+STILL_STD_G = 0.03  # a sensor at rest: acceleration magnitude varies by less than this
 
 
 @dataclass(frozen=True)
@@ -96,8 +102,13 @@ class UntruthedResult:
     window_cadence_median_spm: float
     window_cadence_p10_spm: float
     window_cadence_p90_spm: float
+    moving_windows: int
+    moving_cadence_p10_spm: float
+    moving_cadence_median_spm: float
+    moving_cadence_p90_spm: float
     overall_cadence_spm: float
     longest_interval_s: float
+    longest_interval_still_pct: float
     gaps_s: list[tuple[float, float]]
 
 
@@ -175,18 +186,39 @@ def score_trial(truth: Truth, detected: DetectorUpdate) -> ContactScore:
 
 
 def window_cadences_spm(
-    foot_on_s: npt.NDArray[np.float64], steps_per_contact: int
+    foot_on_s: npt.NDArray[np.float64], steps_per_contact: int, *, moving_only: bool = False
 ) -> npt.NDArray[np.float64]:
     """Cadence in consecutive 10-s windows from the first contact; windows with fewer than
-    three contacts are left out (stops show in the longest interval and the gaps instead)."""
+    three contacts are left out (stops show in the longest interval and the gaps instead).
+    ``moving_only`` also leaves out windows holding an interval of more than 2.5 typical
+    periods: a stop or a walk break inside a window is not a cadence."""
     if foot_on_s.size < MIN_CONTACTS_PER_WINDOW:
         return np.empty(0)
+    max_interval_s = MOVING_MAX_INTERVAL_PERIODS * float(np.median(np.diff(foot_on_s)))
     cadences = []
     for start_s in np.arange(foot_on_s[0], foot_on_s[-1], CADENCE_WINDOW_S):
         in_window = foot_on_s[(foot_on_s >= start_s) & (foot_on_s < start_s + CADENCE_WINDOW_S)]
-        if in_window.size >= MIN_CONTACTS_PER_WINDOW:
-            cadences.append(cadence_spm(in_window, steps_per_contact))
+        if in_window.size < MIN_CONTACTS_PER_WINDOW:
+            continue
+        if moving_only and np.diff(in_window).max() > max_interval_s:
+            continue
+        cadences.append(cadence_spm(in_window, steps_per_contact))
     return np.array(cadences, dtype=np.float64)
+
+
+def still_pct(trace: Trace, start_s: float, end_s: float) -> float:
+    """Share of the 1-s windows between two times in which the sensor was at rest."""
+    windows = np.arange(start_s, end_s - STILL_WINDOW_S, STILL_WINDOW_S)
+    if windows.size == 0:
+        return math.nan
+    magnitude_g = np.linalg.norm(trace.acc, axis=1) / 9.80665
+    bounds = np.searchsorted(trace.t, np.append(windows, windows[-1] + STILL_WINDOW_S))
+    still = [
+        magnitude_g[lo:hi].std() < STILL_STD_G
+        for lo, hi in itertools.pairwise(bounds)
+        if hi - lo > 1
+    ]
+    return 100.0 * float(np.mean(still)) if still else math.nan
 
 
 def summarize_untruthed(name: str, trace: Trace, detected: DetectorUpdate) -> UntruthedResult:
@@ -197,6 +229,11 @@ def summarize_untruthed(name: str, trace: Trace, detected: DetectorUpdate) -> Un
     foot_on_s = np.sort(on_off_s(detected.contacts)[0])
     windows = window_cadences_spm(foot_on_s, steps_per_contact)
     p10, median, p90 = np.percentile(windows, [10, 50, 90]) if windows.size else [math.nan] * 3
+    moving = window_cadences_spm(foot_on_s, steps_per_contact, moving_only=True)
+    moving_p10, moving_median, moving_p90 = (
+        np.percentile(moving, [10, 50, 90]) if moving.size else [math.nan] * 3
+    )
+    longest = int(np.argmax(np.diff(foot_on_s))) if foot_on_s.size > 1 else -1
     return UntruthedResult(
         name=name,
         placement=placement_of(trace),
@@ -206,8 +243,17 @@ def summarize_untruthed(name: str, trace: Trace, detected: DetectorUpdate) -> Un
         window_cadence_median_spm=float(median),
         window_cadence_p10_spm=float(p10),
         window_cadence_p90_spm=float(p90),
+        moving_windows=int(moving.size),
+        moving_cadence_p10_spm=float(moving_p10),
+        moving_cadence_median_spm=float(moving_median),
+        moving_cadence_p90_spm=float(moving_p90),
         overall_cadence_spm=cadence_spm(foot_on_s, steps_per_contact),
         longest_interval_s=float(np.diff(foot_on_s).max()) if foot_on_s.size > 1 else math.nan,
+        longest_interval_still_pct=(
+            still_pct(trace, foot_on_s[longest], foot_on_s[longest + 1])
+            if longest >= 0
+            else math.nan
+        ),
         gaps_s=[(gap.start_s, gap.end_s) for gap in detected.gaps],
     )
 
@@ -297,17 +343,25 @@ def print_targets(summaries: Sequence[SetSummary]) -> None:
 
 def print_untruthed(results: Sequence[UntruthedResult]) -> None:
     print(
-        f"\nWithout truth\n{'trace':<26} {'placement':<9} {'contacts':>8}"
-        f" {'cadence 10-s median':>19} {'p10-p90':>13} {'overall':>8}"
-        f" {'longest interval s':>18} {'gaps':>5} {'longest gap s':>13}"
+        f"\nWithout truth (cadence in spm over 10-s windows: all with 3+ contacts, and those"
+        f" without a stop)\n{'trace':<26} {'placement':<9} {'contacts':>8}"
+        f" {'all p10/med/p90':>17} {'moving n':>8} {'moving p10/med/p90':>18} {'overall':>8}"
+        f" {'longest interval s':>18} {'of it still':>11} {'gaps':>5} {'longest gap s':>13}"
     )
     for r in results:
-        spread = f"{fmt(r.window_cadence_p10_spm)}-{fmt(r.window_cadence_p90_spm)}"
+        every = (
+            f"{fmt(r.window_cadence_p10_spm, 0)}/{fmt(r.window_cadence_median_spm, 0)}"
+            f"/{fmt(r.window_cadence_p90_spm, 0)}"
+        )
+        moving = (
+            f"{fmt(r.moving_cadence_p10_spm, 0)}/{fmt(r.moving_cadence_median_spm, 0)}"
+            f"/{fmt(r.moving_cadence_p90_spm, 0)}"
+        )
         longest_gap_s = max((end - start for start, end in r.gaps_s), default=math.nan)
         print(
-            f"{r.name:<26} {r.placement:<9} {r.n_contacts:>8}"
-            f" {fmt(r.window_cadence_median_spm):>19} {spread:>13}"
-            f" {fmt(r.overall_cadence_spm):>8} {fmt(r.longest_interval_s, 2):>18}"
+            f"{r.name:<26} {r.placement:<9} {r.n_contacts:>8} {every:>17}"
+            f" {r.moving_windows:>8} {moving:>18} {fmt(r.overall_cadence_spm):>8}"
+            f" {fmt(r.longest_interval_s, 2):>18} {fmt(r.longest_interval_still_pct, 0) + ' %':>11}"
             f" {len(r.gaps_s):>5} {fmt(longest_gap_s, 2):>13}"
         )
 

@@ -5,8 +5,10 @@ float64 vector indexed by the constants below) and in ring buffers, so that the 
 depend on how the stream was cut into chunks. Filters are biquad cascades in direct form II
 transposed, the same recurrence as ``scipy.signal.sosfilt`` with carried ``zi``.
 
-Events are written to ``out`` as rows of ``OUT_COLUMNS`` values, ``(kind, a, b, c, d, e)``; the
-caller sizes ``out`` and turns rows into typed objects.
+Events are written to ``out`` as rows of ``OUT_COLUMNS`` values, ``(kind, a, b, c, d, e, f)``;
+the caller sizes ``out`` and turns rows into typed objects. Ring buffers have a power-of-two
+length, so a position is ``counter & (length - 1)``: an integer division per access would cost
+more than the rest of the per-sample work.
 """
 
 from __future__ import annotations
@@ -19,24 +21,31 @@ import numpy.typing as npt
 from numba import njit
 
 F64Array = npt.NDArray[np.float64]
-# (state, ring_t, ring_v, sos, params, t, acc, out) -> number of events written
+# (state, ring_t, ring_v, ring_w, sos, params, t, acc, out) -> number of events written;
+# ring_w is (n, 2): extra per-sample signals of the leg kernel
 Kernel = Callable[
-    [F64Array, F64Array, F64Array, F64Array, F64Array, F64Array, F64Array, F64Array], int
+    [F64Array, F64Array, F64Array, F64Array, F64Array, F64Array, F64Array, F64Array, F64Array],
+    int,
 ]
+# (state, ring_t, ring_v, ring_w, params, out) -> number of events written at the end of stream
+FinishKernel = Callable[[F64Array, F64Array, F64Array, F64Array, F64Array, F64Array], int]
 
 STANDARD_GRAVITY = 9.80665
 
 # Event kinds written to out[:, 0].
 EVENT_CONTACT = 1.0  # a = foot-on s, b = foot-off s, c = leg (0 unknown, 1 sensor),
-# d = fall time after foot-on (trunk, NaN otherwise), e = step or stride period used
-OUT_COLUMNS = 6
+# d = fall time after foot-on (trunk, NaN otherwise), e = step or stride period used,
+# f = impact in g (trunk: peak vertical acceleration from foot-on to the fall that ends
+# stance, gravity included, so 1 g is standing still; leg: peak of the 15 Hz high-passed
+# acceleration magnitude at foot-strike, gravity and the swing's slow motion excluded)
+OUT_COLUMNS = 7
 EVENT_GAP = 2.0  # a = last sample before the gap, b = first sample after it
 
-# Indices into the shared part of the state vector.
+# Indices into the state vector.
 S_LAST_T = 0  # time of the previous accepted sample (NaN before the first)
 S_N_SEEN = 1  # samples accepted since the start
 S_N_REJECTED = 2  # samples dropped because time did not increase
-S_GX = 3  # gravity estimate, up to three axes
+S_GX = 3  # gravity estimate, up to three axes (m/s²)
 S_GY = 4
 S_GZ = 5
 S_RING_COUNT = 6  # samples written to the ring since the last reset
@@ -44,12 +53,28 @@ S_LAST_ON = 7  # foot-on time of the previous contact (NaN if none since the las
 S_STEP_S = 8  # running estimate of the step (trunk) or stride (leg) period
 S_PHASE = 9  # detector phase, kernel specific
 S_PENDING_ON = 10  # foot-on time of the contact being measured (NaN if none)
-S_PENDING_PEAK = 11  # highest vertical value since the pending foot-on (trunk)
-S_FILTER_STATE = 12  # start of the filter states: 2 per biquad section per channel
+S_PENDING_PEAK = 11  # trunk: highest vertical value since the pending foot-on; leg: impact g
+S_SEGMENT_START = 12  # time of the first sample since the start or the last gap
+S_LAST_FALL = 13  # trunk: fall time of the last contact closed by its fall (NaN if none)
+S_UX = 14  # gravity direction / g, refreshed every few samples: vertical g = u . acc
+S_UY = 15
+S_UZ = 16
+S_LEVEL = 17  # leg: running level of the impact peaks (g), for the adaptive threshold
+S_SMOOTH_V = 18  # leg: low-passed vertical acceleration (g)
+S_ENVELOPE = 19  # leg: low-passed power of the high-passed acceleration (g²)
+S_STRIDES_SEEN = 20  # leg: stride periods measured since the start
+S_NEXT_CANDIDATE = 21  # leg: ring counter of the next sample to judge as an impact
+S_FILTER_STATE = 22  # start of the filter states: 2 per biquad section per channel
 STATE_SIZE = S_FILTER_STATE + 2 * 2 * 3
 
+# The gravity direction moves with a time constant of seconds: renormalising it every few
+# samples instead of every one saves a square root and a division per sample.
+UNIT_REFRESH_SAMPLES = 8
+# Samples at the start during which it is renormalised every time (the estimate moves fast).
+UNIT_EVERY_SAMPLE_UNTIL = 64
 
-@njit(cache=True)
+
+@njit(cache=True, inline="always")
 def _biquad_step(sos: F64Array, zi: F64Array, offset: int, x: float) -> float:
     """One sample through a cascade of biquads; zi holds 2 values per section from offset."""
     for s in range(sos.shape[0]):
@@ -79,10 +104,88 @@ def _settle_filter(sos: F64Array, zi: F64Array, offset: int, x: float) -> None:
         x = y
 
 
+# The orientation tracker's state travels through the sample loop as a tuple of locals,
+# (last sample time, samples seen, gravity x/y/z in m/s², gravity direction / g x/y/z), and is
+# read from and written back to ``state`` once per call: kept in the state vector, its loads
+# and stores would be the slowest part of the whole kernel.
+Orientation = tuple[float, float, float, float, float, float, float, float]
+
+
 @njit(cache=True)
-def _mark_gap(state: F64Array, t: float, max_gap_s: float, out: F64Array, n_out: int) -> int:
+def _load_orientation(state: F64Array) -> Orientation:
+    return (
+        state[S_LAST_T],
+        state[S_N_SEEN],
+        state[S_GX],
+        state[S_GY],
+        state[S_GZ],
+        state[S_UX],
+        state[S_UY],
+        state[S_UZ],
+    )
+
+
+@njit(cache=True)
+def _store_orientation(state: F64Array, o: Orientation) -> None:
+    state[S_LAST_T], state[S_N_SEEN] = o[0], o[1]
+    state[S_GX], state[S_GY], state[S_GZ] = o[2], o[3], o[4]
+    state[S_UX], state[S_UY], state[S_UZ] = o[5], o[6], o[7]
+
+
+@njit(cache=True, inline="always")
+def _is_repeat(state: F64Array, last_t: float, t: float) -> bool:
+    """Samples whose time does not move forward are dropped and counted."""
+    if not math.isnan(last_t) and t <= last_t:
+        state[S_N_REJECTED] += 1.0
+        return True
+    return False
+
+
+@njit(cache=True, inline="always")
+def _next_orientation(
+    o: Orientation, t: float, acc: F64Array, i: int, inv_gravity_tau_s: float, warmup_s: float
+) -> Orientation:
+    """Take sample i into the gravity estimate: a plain running mean until warm-up is over,
+    then an EMA that follows slow posture changes."""
+    last_t, n, gx, gy, gz, ux, uy, uz = o
+    n += 1.0
+    if math.isnan(last_t):
+        alpha = 1.0 / n
+    else:
+        dt = t - last_t
+        alpha = min(1.0, dt * inv_gravity_tau_s)
+        if n * dt <= warmup_s:
+            alpha = max(1.0 / n, alpha)
+    n_channels = acc.shape[1]
+    gx += alpha * (acc[i, 0] - gx)
+    if n_channels > 1:
+        gy += alpha * (acc[i, 1] - gy)
+    if n_channels > 2:
+        gz += alpha * (acc[i, 2] - gz)
+    if n <= UNIT_EVERY_SAMPLE_UNTIL or int(n) % UNIT_REFRESH_SAMPLES == 0:
+        norm = gx * gx + gy * gy + gz * gz
+        scale = 0.0 if norm <= 0.0 else 1.0 / (math.sqrt(norm) * STANDARD_GRAVITY)
+        ux, uy, uz = gx * scale, gy * scale, gz * scale
+    return (t, n, gx, gy, gz, ux, uy, uz)
+
+
+@njit(cache=True, inline="always")
+def _vertical_g(o: Orientation, acc: F64Array, i: int) -> float:
+    """Acceleration of sample i along the gravity estimate, in g (1 at rest, ~0 in flight)."""
+    n_channels = acc.shape[1]
+    v: float = o[5] * acc[i, 0]
+    if n_channels > 1:
+        v += o[6] * acc[i, 1]
+    if n_channels > 2:
+        v += o[7] * acc[i, 2]
+    return v
+
+
+@njit(cache=True, inline="always")
+def _mark_gap(
+    state: F64Array, last_t: float, t: float, max_gap_s: float, out: F64Array, n_out: int
+) -> int:
     """Write a gap event and forget partial steps when samples stopped for too long."""
-    last_t = state[S_LAST_T]
     if math.isnan(last_t) or t - last_t <= max_gap_s:
         return n_out
     out[n_out, 0] = EVENT_GAP
@@ -92,75 +195,67 @@ def _mark_gap(state: F64Array, t: float, max_gap_s: float, out: F64Array, n_out:
     return n_out + 1
 
 
-@njit(cache=True)
-def _accept_sample(
-    state: F64Array, t: float, acc: F64Array, gravity_tau_s: float, warmup_s: float
-) -> bool:
-    """Drop samples whose time does not move forward; update the gravity estimate."""
-    last_t = state[S_LAST_T]
-    if not math.isnan(last_t) and t <= last_t:
-        state[S_N_REJECTED] += 1.0
-        return False
-    state[S_LAST_T] = t
-    state[S_N_SEEN] += 1.0
-    n = state[S_N_SEEN]
-    # A plain running mean until warm-up is over, then an EMA that follows slow posture changes.
-    alpha = 1.0 / n
-    if not math.isnan(last_t):
-        ema_alpha = min(1.0, (t - last_t) / gravity_tau_s)
-        alpha = ema_alpha if n * (t - last_t) > warmup_s else max(alpha, ema_alpha)
-    for k in range(acc.shape[0]):
-        state[S_GX + k] += alpha * (acc[k] - state[S_GX + k])
-    return True
-
-
-@njit(cache=True)
-def _push_ring(state: F64Array, ring_t: F64Array, ring_v: F64Array, t: float, v: float) -> int:
+@njit(cache=True, inline="always")
+def _push_ring(
+    state: F64Array, ring_t: F64Array, ring_v: F64Array, t: float, v: float, mask: int
+) -> int:
     """Append a sample to the ring buffers; returns the count of samples since the last reset."""
-    size = ring_t.shape[0]
     count = int(state[S_RING_COUNT])
-    ring_t[count % size] = t
-    ring_v[count % size] = v
+    if count == 0:
+        state[S_SEGMENT_START] = t
+    ring_t[count & mask] = t
+    ring_v[count & mask] = v
     state[S_RING_COUNT] = count + 1
     return count + 1
 
 
 @njit(cache=True)
-def _vertical_g(state: F64Array, acc: F64Array) -> float:
-    """Acceleration along the gravity estimate, in g (1 at rest, about 0 in flight)."""
-    norm = 0.0
-    dot = 0.0
-    for k in range(acc.shape[0]):
-        norm += state[S_GX + k] * state[S_GX + k]
-        dot += state[S_GX + k] * acc[k]
-    if norm <= 0.0:
-        return 0.0
-    return dot / math.sqrt(norm) / STANDARD_GRAVITY
+def _ring_first(count: int, size: int) -> int:
+    """Oldest counter still held by a ring of ``size`` after ``count`` writes."""
+    return max(0, count - size)
 
 
 @njit(cache=True)
-def _ring_window(ring_t: F64Array, count: int, t_from: float) -> tuple[int, int]:
-    """Oldest-to-newest index range (as absolute counters) of ring samples with t >= t_from."""
-    size = ring_t.shape[0]
-    first = max(0, count - size)
+def _ring_window(ring_t: F64Array, count: int, t_from: float) -> int:
+    """Counter of the oldest ring sample with t >= t_from (the window ends at count)."""
+    mask = ring_t.shape[0] - 1
+    first = _ring_first(count, ring_t.shape[0])
     lo = count - 1
-    while lo > first and ring_t[(lo - 1) % size] >= t_from:
+    while lo > first and ring_t[(lo - 1) & mask] >= t_from:
         lo -= 1
-    return lo, count
+    return lo
 
 
 @njit(cache=True)
 def _tangent_onset(
-    ring_t: F64Array, ring_v: F64Array, count: int, t_from: float, baseline_window_s: float
+    ring_t: F64Array,
+    ring_v: F64Array,
+    count: int,
+    t_from: float,
+    baseline_window_s: float,
+    first_rise_g: float,
 ) -> float:
-    """Foot-on from the steepest rise in the ring since t_from: its tangent meets the baseline."""
-    size = ring_t.shape[0]
-    lo, hi = _ring_window(ring_t, count, t_from)
+    """Foot-on from the steepest part of the first rise after the lowest sample since t_from:
+    its tangent meets the baseline.
+
+    The rise stops counting once it is ``first_rise_g`` above the low: a second, steeper
+    rise later in stance (the active peak after a soft landing) must not move foot-on late.
+    """
+    mask = ring_t.shape[0] - 1
+    lo = _ring_window(ring_t, count, t_from)
+    low_j = lo
+    for j in range(lo + 1, count):
+        if ring_v[j & mask] <= ring_v[low_j & mask]:
+            low_j = j
+    limit = ring_v[low_j & mask] + first_rise_g
     best_slope = 0.0
     best = -1
-    for j in range(lo + 1, hi):
-        dt = ring_t[j % size] - ring_t[(j - 1) % size]
-        slope = (ring_v[j % size] - ring_v[(j - 1) % size]) / dt
+    for j in range(low_j + 1, count):
+        v_before = ring_v[(j - 1) & mask]
+        if v_before >= limit:
+            break
+        dt = ring_t[j & mask] - ring_t[(j - 1) & mask]
+        slope = (ring_v[j & mask] - v_before) / dt
         if slope > best_slope:
             best_slope = slope
             best = j
@@ -168,16 +263,36 @@ def _tangent_onset(
         return math.nan
     # The tangent through the midpoint of the steepest segment, back to the lowest level just
     # before it (the flight or swing level).
-    t_mid = 0.5 * (ring_t[best % size] + ring_t[(best - 1) % size])
-    v_mid = 0.5 * (ring_v[best % size] + ring_v[(best - 1) % size])
+    t_mid = 0.5 * (ring_t[best & mask] + ring_t[(best - 1) & mask])
+    v_mid = 0.5 * (ring_v[best & mask] + ring_v[(best - 1) & mask])
     base = v_mid
-    first = max(0, count - size)
+    first = _ring_first(count, ring_t.shape[0])
     j = best - 1
-    while j >= first and ring_t[j % size] >= t_mid - baseline_window_s:
-        base = min(base, ring_v[j % size])
+    while j >= first and ring_t[j & mask] >= t_mid - baseline_window_s:
+        base = min(base, ring_v[j & mask])
         j -= 1
     onset: float = t_mid - (v_mid - base) / best_slope
     return onset
+
+
+@njit(cache=True)
+def _ring_max_since(ring_t: F64Array, ring_v: F64Array, count: int, t_from: float) -> float:
+    """Highest ring value from t_from to the newest sample."""
+    mask = ring_t.shape[0] - 1
+    highest: float = ring_v[(count - 1) & mask]
+    for j in range(_ring_window(ring_t, count, t_from), count):
+        highest = max(highest, ring_v[j & mask])
+    return highest
+
+
+@njit(cache=True)
+def _trunk_gct_s(params: F64Array, fall_s: float, step_s: float) -> float:
+    """Contact time from the fall to the flight level and the step period (a fitted line).
+
+    The peak vertical acceleration would fit these trials a little better, but it saturates
+    on a clipping sensor."""
+    gct: float = params[9] + params[10] * fall_s + params[11] * step_s
+    return gct
 
 
 @njit(cache=True)
@@ -185,6 +300,7 @@ def trunk_kernel(
     state: F64Array,
     ring_t: F64Array,
     ring_v: F64Array,
+    ring_w: F64Array,
     sos: F64Array,
     params: F64Array,
     t: F64Array,
@@ -194,43 +310,50 @@ def trunk_kernel(
     """Contacts from a trunk-worn accelerometer (sacrum, lower back, hip).
 
     Stance is where the low-passed vertical acceleration rises through ``1 g + hysteresis``.
-    Foot-on: the tangent of the steepest rise of the raw vertical acceleration, extended back to
-    the flight level. Foot-off: the raw signal falling to ``offset_level_g`` after mid-stance
-    (the flight level is near 0 g), with a linear correction learnt against force plates from
-    that fall and the previous step period; walking has no flight, so there a duty factor of
-    the step period is used.
+    Foot-on: the tangent of the steepest part of the first rise of the raw vertical
+    acceleration, extended back to the flight level. Foot-off: the raw signal falling to
+    ``offset_level_g`` after mid-stance (the flight level is near 0 g), with a linear
+    correction learnt against force plates from that fall and the previous step period;
+    walking has no flight, so there a duty factor of the step period is used. A contact whose
+    foot-on lies before the first sample (of the stream or after a gap) was not seen whole and
+    is left out. ``ring_w`` is not used.
     """
     hysteresis_g = params[0]
     min_step_s = params[1]
     max_step_s = params[2]
     max_gap_s = params[3]
-    gravity_tau_s = params[4]
+    inv_gravity_tau_s = 1.0 / params[4]
     warmup_s = params[5]
     onset_search_s = params[6]
     baseline_window_s = params[7]
     offset_level_g = params[8]
-    gct_intercept_s = params[9]
-    gct_per_fall_s = params[10]
-    gct_per_step_s = params[11]
     walking_duty_steps = params[12]
     min_fall_after_on_s = params[13]
     onset_correction_s = params[14]
+    first_rise_g = params[15]
+    stance_g = 1.0 + hysteresis_g
+    swing_g = 1.0 - hysteresis_g
 
-    size = ring_t.shape[0]
+    mask = ring_t.shape[0] - 1
     n_out = 0
+    o = _load_orientation(state)
     for i in range(t.shape[0]):
         ti = t[i]
-        n_out = _mark_gap(state, ti, max_gap_s, out, n_out)
-        if not _accept_sample(state, ti, acc[i], gravity_tau_s, warmup_s):
+        n_out = _mark_gap(state, o[0], ti, max_gap_s, out, n_out)
+        if _is_repeat(state, o[0], ti):
             continue
-        v = _vertical_g(state, acc[i])
-        if state[S_RING_COUNT] == 0.0:
-            _settle_filter(sos, state, S_FILTER_STATE, v)
-        vf = _biquad_step(sos, state, S_FILTER_STATE, v)
+        o = _next_orientation(o, ti, acc, i, inv_gravity_tau_s, warmup_s)
+        v = _vertical_g(o, acc, i)
         prev_count = int(state[S_RING_COUNT])
-        prev_t = ring_t[(prev_count - 1) % size] if prev_count > 0 else math.nan
-        prev_v = ring_v[(prev_count - 1) % size] if prev_count > 0 else math.nan
-        count = _push_ring(state, ring_t, ring_v, ti, v)
+        if prev_count == 0:
+            _settle_filter(sos, state, S_FILTER_STATE, v)
+            prev_t = math.nan
+            prev_v = math.nan
+        else:
+            prev_t = ring_t[(prev_count - 1) & mask]
+            prev_v = ring_v[(prev_count - 1) & mask]
+        vf = _biquad_step(sos, state, S_FILTER_STATE, v)
+        count = _push_ring(state, ring_t, ring_v, ti, v, mask)
 
         pending_on = state[S_PENDING_ON]
         if not math.isnan(pending_on):
@@ -240,50 +363,109 @@ def trunk_kernel(
             if (
                 v <= offset_level_g < prev_v
                 and ti - pending_on > min_fall_after_on_s
-                and state[S_PENDING_PEAK] > 1.0 + hysteresis_g
+                and state[S_PENDING_PEAK] > stance_g
             ):
                 t_fall = prev_t + (prev_v - offset_level_g) / (prev_v - v) * (ti - prev_t)
                 step_s = state[S_STEP_S]
-                gct = (
-                    gct_intercept_s
-                    + gct_per_fall_s * (t_fall - pending_on)
-                    + gct_per_step_s * step_s
-                )
+                fall_s = t_fall - pending_on
+                gct = _trunk_gct_s(params, fall_s, step_s)
                 n_out = _emit_contact(
-                    out, n_out, pending_on, pending_on + gct, 0.0, t_fall - pending_on, step_s
+                    out,
+                    n_out,
+                    pending_on,
+                    pending_on + gct,
+                    0.0,
+                    fall_s,
+                    step_s,
+                    state[S_PENDING_PEAK],
                 )
+                state[S_LAST_FALL] = fall_s
                 state[S_PENDING_ON] = math.nan
 
         phase = state[S_PHASE]
-        if phase == 0.0 and vf > 1.0 + hysteresis_g:
+        if phase == 0.0 and vf > stance_g:
             state[S_PHASE] = 1.0
             t_on = (
-                _tangent_onset(ring_t, ring_v, count, ti - onset_search_s, baseline_window_s)
+                _tangent_onset(
+                    ring_t, ring_v, count, ti - onset_search_s, baseline_window_s, first_rise_g
+                )
                 - onset_correction_s
             )
             last_on = state[S_LAST_ON]
-            if not math.isnan(t_on) and (math.isnan(last_on) or t_on - last_on >= min_step_s):
+            if t_on > state[S_SEGMENT_START] and (
+                math.isnan(last_on) or t_on - last_on >= min_step_s
+            ):
                 pending_on = state[S_PENDING_ON]
                 if not math.isnan(pending_on):
                     # No flight before this step: walking. Stance spans a duty factor of steps.
                     step_s = t_on - pending_on
                     gct = walking_duty_steps * step_s
                     n_out = _emit_contact(
-                        out, n_out, pending_on, pending_on + gct, 0.0, math.nan, step_s
+                        out,
+                        n_out,
+                        pending_on,
+                        pending_on + gct,
+                        0.0,
+                        math.nan,
+                        step_s,
+                        state[S_PENDING_PEAK],
                     )
                 if not math.isnan(last_on) and t_on - last_on <= max_step_s:
                     state[S_STEP_S] = t_on - last_on
                 state[S_LAST_ON] = t_on
                 state[S_PENDING_ON] = t_on
-                state[S_PENDING_PEAK] = v
-        elif phase == 1.0 and vf < 1.0 - hysteresis_g:
+                # The impact may already have peaked: the low-passed signal crosses later.
+                state[S_PENDING_PEAK] = _ring_max_since(ring_t, ring_v, count, t_on)
+        elif phase == 1.0 and vf < swing_g:
             state[S_PHASE] = 0.0
+    _store_orientation(state, o)
     return n_out
 
 
 @njit(cache=True)
+def trunk_finish(
+    state: F64Array,
+    ring_t: F64Array,
+    ring_v: F64Array,
+    ring_w: F64Array,
+    params: F64Array,
+    out: F64Array,
+) -> int:
+    """End of stream: emit the contact the stream ended in when it is certain it ended.
+
+    Its stance is certain once the vertical acceleration rose through ``1 g + hysteresis``;
+    the fall that measures foot-off is cut off, so the model is given a fall no shorter than
+    the stream allowed nor than the last measured one. The contact is kept only when that
+    foot-off lies within the stream: one that may still be going on is dropped, not guessed.
+    """
+    pending_on = state[S_PENDING_ON]
+    last_fall_s = state[S_LAST_FALL]
+    state[S_PENDING_ON] = math.nan
+    if (
+        math.isnan(pending_on)
+        or math.isnan(last_fall_s)
+        or state[S_PENDING_PEAK] <= 1.0 + params[0]
+    ):
+        return 0
+    end_s = state[S_LAST_T]
+    step_s = state[S_STEP_S]
+    fall_s = max(end_s - pending_on, last_fall_s)
+    off_s = pending_on + _trunk_gct_s(params, fall_s, step_s)
+    if off_s > end_s:
+        return 0
+    return _emit_contact(out, 0, pending_on, off_s, 0.0, fall_s, step_s, state[S_PENDING_PEAK])
+
+
+@njit(cache=True)
 def _emit_contact(
-    out: F64Array, n_out: int, on_s: float, off_s: float, leg: float, fall_s: float, period_s: float
+    out: F64Array,
+    n_out: int,
+    on_s: float,
+    off_s: float,
+    leg: float,
+    fall_s: float,
+    period_s: float,
+    impact_g: float,
 ) -> int:
     out[n_out, 0] = EVENT_CONTACT
     out[n_out, 1] = on_s
@@ -291,6 +473,7 @@ def _emit_contact(
     out[n_out, 3] = leg
     out[n_out, 4] = fall_s
     out[n_out, 5] = period_s
+    out[n_out, 6] = impact_g
     return n_out + 1
 
 
@@ -298,9 +481,228 @@ def _emit_contact(
 def _reset_after_gap(state: F64Array) -> None:
     """Forget every partial step: nothing is bridged across a gap. Gravity is kept."""
     state[S_RING_COUNT] = 0.0
+    state[S_NEXT_CANDIDATE] = 0.0
     state[S_LAST_ON] = math.nan
     state[S_PENDING_ON] = math.nan
     state[S_PHASE] = 0.0
+
+
+@njit(cache=True)
+def _leg_foot_off(
+    ring_t: F64Array,
+    ring_w: F64Array,
+    count: int,
+    on_s: float,
+    stride_s: float,
+    params: F64Array,
+) -> float:
+    """Foot-off of the sensor leg when running: the low-passed vertical acceleration falls
+    through 1 g after stance has held it above ``1 g + push_off_g``, plus a lag learnt
+    against force plates; NaN if not seen (or walking, where stance is too level for it).
+    """
+    if stride_s >= params[8]:
+        return math.nan
+    push_off_g = params[14]
+    search_from_strides = params[15]
+    lag_s = params[16]
+    mask = ring_t.shape[0] - 1
+    j = _ring_window(ring_t, count, on_s + search_from_strides * stride_s)
+    pushed = False
+    while j < count:
+        w = ring_w[j & mask, 0]
+        if not pushed:
+            pushed = w > 1.0 + push_off_g
+        elif w < 1.0:
+            t0, w0 = ring_t[(j - 1) & mask], ring_w[(j - 1) & mask, 0]
+            t1 = ring_t[j & mask]
+            off_s: float = t0 + (w0 - 1.0) / (w0 - w) * (t1 - t0) + lag_s
+            return off_s
+        j += 1
+    return math.nan
+
+
+@njit(cache=True)
+def _close_leg_contact(
+    state: F64Array,
+    ring_t: F64Array,
+    ring_w: F64Array,
+    count: int,
+    next_on_s: float,
+    params: F64Array,
+    out: F64Array,
+    n_out: int,
+) -> int:
+    """Emit the pending contact once the next foot-on (NaN: a pause or the end) is known.
+
+    Its stride is the time to the next foot-on when that is a plausible stride, else the
+    running estimate. Foot-off: measured when running (``_leg_foot_off``); when walking, or
+    when the running foot-off was not seen, a duty factor of the stride (stance is about 60 %
+    of a walking stride for most walkers).
+    """
+    on_s = state[S_PENDING_ON]
+    stride_s = next_on_s - on_s
+    if not params[4] <= stride_s <= params[5]:
+        stride_s = state[S_STEP_S]
+    off_s = _leg_foot_off(ring_t, ring_w, count, on_s, stride_s, params)
+    if math.isnan(off_s) or off_s <= on_s:
+        duty = params[7] if stride_s >= params[8] else params[6]
+        off_s = on_s + duty * stride_s
+    state[S_PENDING_ON] = math.nan
+    return _emit_contact(out, n_out, on_s, off_s, 1.0, math.nan, stride_s, state[S_PENDING_PEAK])
+
+
+@njit(cache=True)
+def _impact_half_window_s(state: F64Array, params: F64Array) -> float:
+    """Three quarters of a stride keeps the push-off peak of walking out; the cap keeps the
+    next impact of a fast runner out."""
+    half: float = min(params[10], 0.75 * state[S_STEP_S])
+    return half
+
+
+@njit(cache=True)
+def _is_walking(state: F64Array, t_candidate: float, params: F64Array) -> bool:
+    """Walking when the strides are long, or already when this candidate comes a walking
+    stride after the last impact (the first strides of a walk, before the estimate follows)."""
+    if state[S_STEP_S] >= params[8]:
+        return True
+    return not math.isnan(state[S_LAST_ON]) and t_candidate - state[S_LAST_ON] >= params[8]
+
+
+@njit(cache=True)
+def _is_impact(ring_t: F64Array, ring_v: F64Array, c: int, count: int, before_s: float) -> bool:
+    """Ring sample c tops every sample within before_s before it and every one after it."""
+    mask = ring_t.shape[0] - 1
+    first = _ring_first(count, ring_t.shape[0])
+    tc = ring_t[c & mask]
+    vc = ring_v[c & mask]
+    j = c - 1
+    while j >= first and ring_t[j & mask] >= tc - before_s:
+        if ring_v[j & mask] >= vc:
+            return False
+        j -= 1
+    j = c + 1
+    while j < count:
+        if ring_v[j & mask] > vc:
+            return False
+        j += 1
+    return True
+
+
+@njit(cache=True)
+def _take_impact(
+    state: F64Array,
+    ring_t: F64Array,
+    ring_v: F64Array,
+    ring_w: F64Array,
+    c: int,
+    count: int,
+    walking: bool,
+    params: F64Array,
+    out: F64Array,
+    n_out: int,
+) -> int:
+    """Turn the impact at ring sample c into the pending contact if it passes the threshold
+    and the stride limits; the contact pending before it is emitted first.
+
+    Running: foot-on is where the transient rose through ``onset_fraction`` of its peak, less
+    a lead. Walking: the heel strike is soft and its transient a burst of small peaks, so the
+    impact is the peak of the smoothed envelope, less a (longer) lead.
+    """
+    min_stride_s = params[4]
+    max_stride_s = params[5]
+    level_fraction = params[12]
+    max_rise_s = params[17]
+    mask = ring_t.shape[0] - 1
+    first = _ring_first(count, ring_t.shape[0])
+    tc = ring_t[c & mask]
+    vc = ring_w[c & mask, 1] if walking else ring_v[c & mask]
+    if vc < (params[18] if walking else params[9]):
+        return n_out
+    # The threshold follows recent impacts, and lapses after a pause so that a changed
+    # signal level (another surface, another pace) is picked up again.
+    last_on = state[S_LAST_ON]
+    if (
+        not math.isnan(last_on)
+        and tc - last_on < 2.0 * max_stride_s
+        and vc < level_fraction * state[S_LEVEL]
+    ):
+        return n_out
+    impact_g = vc
+    if walking:
+        t_on = tc - params[19]
+        # The impact reported is the transient's own peak, which the envelope's trails.
+        j = c
+        while j >= first and ring_t[j & mask] >= tc - max_rise_s:
+            impact_g = max(impact_g, ring_v[j & mask])
+            j -= 1
+    else:
+        # The transient's start: back from the peak to where it rose through a fraction of it.
+        level = params[11] * vc
+        j = c
+        while (
+            j > first
+            and ring_v[(j - 1) & mask] >= level
+            and ring_t[(j - 1) & mask] >= tc - max_rise_s
+        ):
+            j -= 1
+        t_rise = ring_t[j & mask]
+        if j > first and ring_v[(j - 1) & mask] < level:
+            t0, v0 = ring_t[(j - 1) & mask], ring_v[(j - 1) & mask]
+            t_rise = t0 + (level - v0) / (ring_v[j & mask] - v0) * (t_rise - t0)
+        t_on = t_rise - params[3]
+    # The rise is only measured when all the time it may take is in the segment.
+    if tc - max_rise_s <= state[S_SEGMENT_START]:
+        return n_out
+    stride_s = state[S_STEP_S]
+    if not math.isnan(last_on):
+        stride = t_on - last_on
+        if stride < min_stride_s:
+            return n_out
+        # The first stride replaces the guess; later ones are smoothed. A much longer
+        # interval is a missed impact or a pause, not a new stride period.
+        if state[S_STRIDES_SEEN] == 0.0 and stride <= max_stride_s:
+            state[S_STEP_S] = stride
+            state[S_STRIDES_SEEN] = 1.0
+        elif stride <= min(max_stride_s, 1.5 * stride_s):
+            state[S_STEP_S] += 0.5 * (stride - stride_s)
+            state[S_STRIDES_SEEN] += 1.0
+    if not math.isnan(state[S_PENDING_ON]):
+        n_out = _close_leg_contact(state, ring_t, ring_w, count, t_on, params, out, n_out)
+    state[S_LAST_ON] = t_on
+    state[S_PENDING_ON] = t_on
+    state[S_PENDING_PEAK] = impact_g
+    if state[S_LEVEL] == 0.0:
+        state[S_LEVEL] = vc
+    else:
+        state[S_LEVEL] += 0.25 * (vc - state[S_LEVEL])
+    return n_out
+
+
+@njit(cache=True)
+def _judge_candidates(
+    state: F64Array,
+    ring_t: F64Array,
+    ring_v: F64Array,
+    ring_w: F64Array,
+    count: int,
+    up_to_s: float,
+    params: F64Array,
+    out: F64Array,
+    n_out: int,
+) -> int:
+    """Judge the ring samples not judged yet up to time up_to_s as impacts."""
+    mask = ring_t.shape[0] - 1
+    half_s = _impact_half_window_s(state, params)
+    c = max(int(state[S_NEXT_CANDIDATE]), _ring_first(count, ring_t.shape[0]))
+    while c < count and ring_t[c & mask] <= up_to_s:
+        walking = _is_walking(state, ring_t[c & mask], params)
+        if _is_impact(ring_t, ring_w[:, 1] if walking else ring_v, c, count, half_s):
+            n_out = _take_impact(
+                state, ring_t, ring_v, ring_w, c, count, walking, params, out, n_out
+            )
+        c += 1
+    state[S_NEXT_CANDIDATE] = c
+    return n_out
 
 
 @njit(cache=True)
@@ -308,6 +710,7 @@ def leg_kernel(
     state: F64Array,
     ring_t: F64Array,
     ring_v: F64Array,
+    ring_w: F64Array,
     sos: F64Array,
     params: F64Array,
     t: F64Array,
@@ -316,79 +719,105 @@ def leg_kernel(
 ) -> int:
     """Contacts of the sensor leg from a shank, ankle or foot accelerometer.
 
-    Each stride has one impact: the largest high-passed acceleration magnitude within half a
-    stride either side. Foot-on precedes the impact peak by ``impact_lead_s``; foot-off follows
-    foot-on by a duty factor of the stride (running and walking differ; told apart by stride
-    period).
+    Each stride has one impact: the largest high-passed acceleration magnitude (walking: its
+    smoothed envelope) within most of a stride either side (see ``_impact_half_window_s``),
+    above a threshold that follows the level of recent impacts; foot-on from it as
+    ``_take_impact`` says. A contact is emitted when the next impact is taken (or after the
+    longest stride without one), its foot-off read from the signal after it
+    (``_close_leg_contact``). ``ring_v`` holds the high-passed magnitude (g), ``ring_w`` the
+    low-passed vertical acceleration (g) and the envelope (g).
     """
     max_gap_s = params[0]
-    gravity_tau_s = params[1]
+    inv_gravity_tau_s = 1.0 / params[1]
     warmup_s = params[2]
-    impact_lead_s = params[3]
-    min_stride_s = params[4]
+    smooth_hz = params[13]
     max_stride_s = params[5]
-    running_duty = params[6]
-    walking_duty = params[7]
-    walk_stride_s = params[8]
-    min_impact_g = params[9]
-    max_window_s = params[10]
+    envelope_hz = params[20]
 
-    size = ring_t.shape[0]
+    mask = ring_t.shape[0] - 1
     n_out = 0
     n_channels = acc.shape[1]
+    o = _load_orientation(state)
     for i in range(t.shape[0]):
         ti = t[i]
-        n_out = _mark_gap(state, ti, max_gap_s, out, n_out)
-        if not _accept_sample(state, ti, acc[i], gravity_tau_s, warmup_s):
+        last_t = o[0]
+        n_out = _mark_gap(state, last_t, ti, max_gap_s, out, n_out)
+        if _is_repeat(state, last_t, ti):
             continue
+        o = _next_orientation(o, ti, acc, i, inv_gravity_tau_s, warmup_s)
+        fresh = state[S_RING_COUNT] == 0.0
         energy = 0.0
         for k in range(n_channels):
             offset = S_FILTER_STATE + 2 * sos.shape[0] * k
-            if state[S_RING_COUNT] == 0.0:
+            if fresh:
                 _settle_filter(sos, state, offset, acc[i, k])
             y = _biquad_step(sos, state, offset, acc[i, k])
             energy += y * y
-        count = _push_ring(state, ring_t, ring_v, ti, math.sqrt(energy) / STANDARD_GRAVITY)
+        energy /= STANDARD_GRAVITY * STANDARD_GRAVITY
+        v = _vertical_g(o, acc, i)
+        if fresh:
+            state[S_SMOOTH_V] = v
+            state[S_ENVELOPE] = energy
+        else:
+            dt = ti - last_t
+            state[S_SMOOTH_V] += min(1.0, 2.0 * math.pi * smooth_hz * dt) * (v - state[S_SMOOTH_V])
+            state[S_ENVELOPE] += min(1.0, 2.0 * math.pi * envelope_hz * dt) * (
+                energy - state[S_ENVELOPE]
+            )
+        slot = int(state[S_RING_COUNT]) & mask
+        ring_w[slot, 0] = state[S_SMOOTH_V]
+        ring_w[slot, 1] = math.sqrt(state[S_ENVELOPE])
+        count = _push_ring(state, ring_t, ring_v, ti, math.sqrt(energy), mask)
 
-        # The candidate is the sample a window back: it is an impact if it tops every sample
-        # within the window on both sides. Three quarters of a stride keeps the push-off peak
-        # of walking out; the cap keeps the next impact of a fast runner out.
-        half = min(max_window_s, 0.75 * state[S_STEP_S])
-        if ring_t[(count - 1) % size] - ring_t[max(0, count - size) % size] < 2.0 * half:
-            continue
-        c = count - 1
-        while c > 0 and ring_t[(c - 1) % size] >= ti - half:
-            c -= 1
-        tc = ring_t[c % size]
-        vc = ring_v[c % size]
-        if vc < min_impact_g:
-            continue
-        is_peak = True
-        j = c - 1
-        first = max(0, count - size)
-        while j >= first and ring_t[j % size] >= tc - half:
-            if ring_v[j % size] >= vc:
-                is_peak = False
-                break
-            j -= 1
-        if is_peak:
-            for j in range(c + 1, count):
-                if ring_v[j % size] > vc:
-                    is_peak = False
-                    break
-        if not is_peak:
-            continue
-        t_on = tc - impact_lead_s
-        last_on = state[S_LAST_ON]
-        if not math.isnan(last_on):
-            stride = t_on - last_on
-            if stride < min_stride_s:
-                continue
-            # A much longer interval is a missed impact or a pause, not a new stride period.
-            if stride <= min(max_stride_s, 1.5 * state[S_STEP_S]):
-                state[S_STEP_S] += 0.5 * (stride - state[S_STEP_S])
-        state[S_LAST_ON] = t_on
-        stride_s = state[S_STEP_S]
-        duty = walking_duty if stride_s >= walk_stride_s else running_duty
-        n_out = _emit_contact(out, n_out, t_on, t_on + duty * stride_s, 1.0, math.nan, stride_s)
+        if not math.isnan(state[S_PENDING_ON]) and ti - state[
+            S_PENDING_ON
+        ] >= max_stride_s + _impact_half_window_s(state, params):
+            # No next impact within the longest stride: a pause.
+            n_out = _close_leg_contact(state, ring_t, ring_w, count, math.nan, params, out, n_out)
+
+        # Judge every sample once the window after it is complete (at the start of a segment
+        # the window before is cut short). A counter, not "the sample half a window back":
+        # with rounding, that would skip a sample now and then, and it may be the impact.
+        n_out = _judge_candidates(
+            state,
+            ring_t,
+            ring_v,
+            ring_w,
+            count,
+            ti - _impact_half_window_s(state, params),
+            params,
+            out,
+            n_out,
+        )
+    _store_orientation(state, o)
+    return n_out
+
+
+@njit(cache=True)
+def leg_finish(
+    state: F64Array,
+    ring_t: F64Array,
+    ring_v: F64Array,
+    ring_w: F64Array,
+    params: F64Array,
+    out: F64Array,
+) -> int:
+    """End of stream: impacts in the last half window (their window after is cut short) are
+    judged on what there is, and the last contact is emitted if it ended within the stream."""
+    count = int(state[S_RING_COUNT])
+    n_out = 0
+    if count > 0:
+        mask = ring_t.shape[0] - 1
+        n_out = _judge_candidates(
+            state, ring_t, ring_v, ring_w, count, ring_t[(count - 1) & mask], params, out, n_out
+        )
+    if math.isnan(state[S_PENDING_ON]) or count == 0:
+        state[S_PENDING_ON] = math.nan
+        return n_out
+    n_before = n_out
+    n_out = _close_leg_contact(state, ring_t, ring_w, count, math.nan, params, out, n_out)
+    # Kept only if its foot-off came before the end: one that may still be going on is
+    # dropped, not guessed.
+    if out[n_before, 2] > ring_t[(count - 1) & (ring_t.shape[0] - 1)]:
+        return n_before
     return n_out

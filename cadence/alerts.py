@@ -233,7 +233,7 @@ class OverstrideRule(SustainedRule):
     With an accelerometer alone, the step-length excess is estimated as it is at the same
     speed, baseline cadence / cadence - 1, and must be confirmed by a contact time at least
     ``contact_rise_pct`` above the baseline's and, where both are known, an impact not below
-    ``impact_min_ratio`` x the baseline's. It clears when either the cadence estimate or the
+    ``impact_min_ratio`` x the baseline's (0 by default: off, see docs/alerts.md). It clears when either the cadence estimate or the
     contact time is back to normal (the excess below ``excess_pct - hysteresis_pct``, or the
     contact time rise below half ``contact_rise_pct``).
     """
@@ -249,7 +249,9 @@ class OverstrideRule(SustainedRule):
         fallback_excess_pct: float = 15.0,
         hysteresis_pct: float = 4.0,
         contact_rise_pct: float = 4.0,
-        impact_min_ratio: float = 1.0,
+        # Off: the stance peak's rank correlation with step length is uneven across the
+        # speed/slope groups (-1 on the level one), so as a veto it blocks true episodes.
+        impact_min_ratio: float = 0.0,
         **timing: Unpack[RuleTiming],
     ) -> None:
         super().__init__(**timing)

@@ -14,7 +14,9 @@ class Contact:
 
     ``leg`` is ``"sensor"`` for the leg that wears a leg-mounted sensor, ``"other"`` for the
     opposite leg, and ``None`` where the placement cannot tell (trunk-worn sensors).
-    ``impact_g`` is the peak acceleration at foot-on where the detector measures it.
+    ``impact_g``: for trunk sensors, the peak vertical acceleration from foot-on to the end of
+    stance in g, gravity included (1 g standing still; saturates on a clipping sensor); for leg
+    sensors, the peak of the 15 Hz high-passed acceleration magnitude at foot-strike.
     """
 
     on_s: float

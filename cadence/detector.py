@@ -4,6 +4,13 @@
 completed so far; the per-sample work happens in compiled kernels (``cadence._kernels``) whose
 state is carried between calls, so chunking never changes the result. ``detect_contacts`` is
 the batch form over whole arrays.
+
+Trunk placements: a contact is reported at its foot-off (about 0.3 s after foot-on when
+running). Leg placements: once the next impact is confirmed, about a stride and half a second
+after foot-on, since its foot-off is read from the signal after it. ``Contact.impact_g`` is,
+for the trunk, the peak vertical acceleration from foot-on to the end of stance, gravity
+included (1 g standing; it saturates with a clipping sensor); for the leg, the peak of the
+15 Hz high-passed acceleration magnitude at foot-strike (gravity and swing excluded).
 """
 
 from __future__ import annotations
@@ -19,7 +26,7 @@ import numpy as np
 import numpy.typing as npt
 
 from cadence import _kernels
-from cadence.contacts import Contact, DetectorUpdate, Gap
+from cadence.contacts import Contact, DetectorUpdate, Gap, Leg
 from cadence.errors import ConfigurationError
 from cadence.filters import butter2_sos
 from cadence.summary import placement_is_leg
@@ -44,14 +51,19 @@ class TrunkParameters:
     baseline_window_s: float = 0.1
     offset_level_g: float = 0.3
     # GCT = intercept + per_fall x (fall to offset_level_g - foot-on) + per_step x step period:
-    # least squares over 359 contacts of 24 trials; leave-one-trial-out MAE 10.1 ms.
-    gct_intercept_s: float = -0.0045
-    gct_per_fall: float = 0.5568
-    gct_per_step: float = 0.2811
+    # least squares over 360 contacts of 24 trials (benchmarks/fit_detector.py);
+    # leave-one-trial-out MAE 10.5 ms.
+    gct_intercept_s: float = 0.0024
+    gct_per_fall: float = 0.5423
+    gct_per_step: float = 0.2701
     walking_duty_steps: float = 1.22
     min_fall_after_on_s: float = 0.08
-    # The tangent lands 2-3 ms after the force-plate foot-on on average (24 trials).
-    onset_correction_s: float = 0.0026
+    # The tangent of the first rise lands on the force-plate foot-on on average (0.3 ms early,
+    # 24 trials); leave-one-trial-out foot-on MAE 5.0 ms.
+    onset_correction_s: float = -0.0003
+    # Only the first 1.5 g of the rise count for its steepest part (best foot-on MAE from 1.3
+    # to 1.6 g over the 24 trials; without a limit a soft landing's foot-on came 30-50 ms late).
+    first_rise_g: float = 1.5
     lowpass_hz: float = 6.0
     default_step_s: float = 0.33
 
@@ -74,26 +86,47 @@ class TrunkParameters:
                 self.walking_duty_steps,
                 self.min_fall_after_on_s,
                 self.onset_correction_s,
+                self.first_rise_g,
             ]
         )
 
 
 @dataclass(frozen=True, slots=True)
 class LegParameters:
-    """Tuning of the leg detector (shank, ankle, foot): one impact per stride."""
+    """Tuning of the leg detector (shank, ankle, foot): one impact per stride.
+
+    Fitted on the Bach shank trials (benchmarks/fit_detector.py, leave-one-trial-out errors
+    there): the two leads and the foot-off lag. The rest is physics or the literature.
+    """
 
     highpass_hz: float = 15.0
     max_gap_s: float = 0.15
     gravity_tau_s: float = 2.0
     gravity_warmup_s: float = 1.0
-    impact_lead_s: float = 0.04
+    # Running: the impact transient rises through 15 % of its peak 13 ms after foot-on.
+    impact_lead_s: float = 0.013
     min_stride_interval_s: float = 0.45
     max_stride_interval_s: float = 1.6
+    # Stance share of the stride when the running foot-off is not seen, and when walking.
     running_duty: float = 0.38
     walking_duty: float = 0.61
     walking_stride_s: float = 0.9
     min_impact_g: float = 0.5
     max_impact_window_s: float = 0.55
+    onset_fraction: float = 0.15
+    # An impact must reach this share of the recent impacts' level.
+    level_fraction: float = 0.3
+    vertical_lowpass_hz: float = 10.0
+    push_off_g: float = 0.3
+    off_search_from_strides: float = 0.2
+    # Running foot-off: 57 ms after the low-passed vertical acceleration falls through 1 g.
+    running_off_lag_s: float = 0.057
+    max_rise_s: float = 0.1
+    # Walking: the impact is the peak of the high-passed power low-passed at this rate; it
+    # comes 47 ms after foot-on.
+    min_walking_impact_g: float = 0.1
+    walking_impact_lead_s: float = 0.047
+    walking_envelope_hz: float = 5.0
     default_stride_s: float = 0.8
 
     def kernel_params(self) -> npt.NDArray[np.float64]:
@@ -111,6 +144,16 @@ class LegParameters:
                 self.walking_stride_s,
                 self.min_impact_g,
                 self.max_impact_window_s,
+                self.onset_fraction,
+                self.level_fraction,
+                self.vertical_lowpass_hz,
+                self.push_off_g,
+                self.off_search_from_strides,
+                self.running_off_lag_s,
+                self.max_rise_s,
+                self.min_walking_impact_g,
+                self.walking_impact_lead_s,
+                self.walking_envelope_hz,
             ]
         )
 
@@ -124,10 +167,17 @@ class ContactDetector:
             leg placement (shank, ankle, foot, shoe).
         up_vector: the sensor-frame direction that points up when standing (one value per
             acceleration column), if known; otherwise it is learnt from gravity.
+        parameters: tuning for the placement's detector (default: the fitted values); meant
+            for refitting against new truth.
     """
 
     def __init__(
-        self, *, fs_hz: float, placement: str, up_vector: Sequence[float] | None = None
+        self,
+        *,
+        fs_hz: float,
+        placement: str,
+        up_vector: Sequence[float] | None = None,
+        parameters: TrunkParameters | LegParameters | None = None,
     ) -> None:
         if not MIN_FS_HZ <= fs_hz <= MAX_FS_HZ or not math.isfinite(fs_hz):
             raise ConfigurationError(
@@ -136,6 +186,8 @@ class ContactDetector:
         self.fs_hz = float(fs_hz)
         self.placement = placement
         self.leg_mounted = placement_is_leg(placement)
+        # A leg-worn sensor reports the contacts of its own leg only.
+        self._leg_label: Leg | None = "sensor" if self.leg_mounted else None
         self._up_vector = None if up_vector is None else np.asarray(up_vector, dtype=np.float64)
         if self._up_vector is not None and (
             self._up_vector.ndim != 1
@@ -145,10 +197,21 @@ class ContactDetector:
             raise ConfigurationError(f"up_vector={up_vector!r}: need 1 to 3 values, not all 0")
         self._n_channels: int | None = None
         self._state = np.zeros(_kernels.STATE_SIZE)
-        self._state[[_kernels.S_LAST_T, _kernels.S_LAST_ON, _kernels.S_PENDING_ON]] = math.nan
+        unknown = [
+            _kernels.S_LAST_T,
+            _kernels.S_LAST_ON,
+            _kernels.S_PENDING_ON,
+            _kernels.S_LAST_FALL,
+        ]
+        self._state[unknown] = math.nan
         self._kernel: _kernels.Kernel
+        self._finish_kernel: _kernels.FinishKernel
+        if parameters is not None and isinstance(parameters, LegParameters) != self.leg_mounted:
+            raise ConfigurationError(
+                f"{type(parameters).__name__} do not fit placement {placement!r}"
+            )
         if self.leg_mounted:
-            leg = LegParameters()
+            leg = parameters if isinstance(parameters, LegParameters) else LegParameters()
             # The impact is a sharp transient: keep what is above the leg's swing motion.
             cutoff_hz = min(leg.highpass_hz, 0.4 * fs_hz)
             self._sos = butter2_sos(cutoff_hz, fs_hz, "highpass")
@@ -156,22 +219,30 @@ class ContactDetector:
             self._state[_kernels.S_STEP_S] = leg.default_stride_s
             ring_s = 2.5 * leg.max_stride_interval_s
             self._kernel = _kernels.leg_kernel
+            self._finish_kernel = _kernels.leg_finish
         else:
-            trunk = TrunkParameters()
+            trunk = parameters if isinstance(parameters, TrunkParameters) else TrunkParameters()
             self._sos = butter2_sos(min(trunk.lowpass_hz, 0.4 * fs_hz), fs_hz, "lowpass")
             self._params = trunk.kernel_params()
             self._state[_kernels.S_STEP_S] = trunk.default_step_s
             ring_s = 2.0
             self._kernel = _kernels.trunk_kernel
+            self._finish_kernel = _kernels.trunk_finish
+        # A power of two: the kernels index the rings with a bit mask.
         ring_size = int(2 ** math.ceil(math.log2(ring_s * fs_hz * 1.5)))
         self._ring_t = np.zeros(ring_size)
         self._ring_v = np.zeros(ring_size)
+        self._ring_w = np.zeros((ring_size if self.leg_mounted else 1, 2))
         self._recent: deque[Contact] = deque(maxlen=RECENT_CONTACTS)
 
     def update(self, t: npt.ArrayLike, acc: npt.ArrayLike) -> DetectorUpdate:
         """Feed samples: ``t`` (n,) s, ``acc`` (n, k) m/s² with gravity; returns what completed."""
         times = np.ascontiguousarray(t, dtype=np.float64)
-        values = np.ascontiguousarray(acc, dtype=np.float64)
+        values = np.asarray(acc, dtype=np.float64)
+        # Column-major is as good as row-major for the kernels (traces are read that way):
+        # only a strided view is copied.
+        if not (values.flags.c_contiguous or values.flags.f_contiguous):
+            values = np.ascontiguousarray(values)
         if values.ndim == 1:
             values = values.reshape(-1, 1)
         if times.ndim != 1 or values.shape[0] != times.shape[0]:
@@ -185,14 +256,27 @@ class ContactDetector:
         capacity = times.size // 2 + 4
         out = np.empty((capacity, _kernels.OUT_COLUMNS))
         n_events = self._kernel(
-            self._state, self._ring_t, self._ring_v, self._sos, self._params, times, values, out
+            self._state,
+            self._ring_t,
+            self._ring_v,
+            self._ring_w,
+            self._sos,
+            self._params,
+            times,
+            values,
+            out,
         )
         return self._to_update(out[:n_events])
 
     def finish(self) -> DetectorUpdate:
-        """End of stream: a contact still waiting for its foot-off is dropped, not guessed."""
-        self._state[_kernels.S_PENDING_ON] = math.nan
-        return DetectorUpdate()
+        """End of stream: the contact the stream ended in is emitted when its foot-on is
+        certain and its foot-off measured or closely bounded (see the kernels' ``*_finish``);
+        otherwise it is dropped, not guessed."""
+        out = np.empty((2, _kernels.OUT_COLUMNS))
+        n_events = self._finish_kernel(
+            self._state, self._ring_t, self._ring_v, self._ring_w, self._params, out
+        )
+        return self._to_update(out[:n_events])
 
     @property
     def cadence_spm(self) -> float | None:
@@ -237,17 +321,32 @@ class ContactDetector:
             )
 
     def _to_update(self, events: npt.NDArray[np.float64]) -> DetectorUpdate:
-        contacts: list[Contact] = []
-        gaps: list[Gap] = []
-        for row in events:
-            if row[0] == _kernels.EVENT_GAP:
-                gaps.append(Gap(float(row[1]), float(row[2])))
-                self._recent.clear()
-            else:
-                contact = Contact(float(row[1]), float(row[2]), "sensor" if row[3] else None)
-                contacts.append(contact)
-                self._recent.append(contact)
-        return DetectorUpdate(tuple(contacts), tuple(gaps))
+        if events.shape[0] == 0:
+            return DetectorUpdate()
+        is_gap = events[:, 0] == _kernels.EVENT_GAP
+        contact_rows = events[~is_gap]
+        # Whole columns to plain floats and one constructor call per contact: element-wise
+        # numpy access would cost more than the kernel itself on a long batch.
+        impacts: list[float | None] = contact_rows[:, 6].tolist()
+        if np.isnan(contact_rows[:, 6]).any():
+            impacts = [None if math.isnan(v) else v for v in impacts]  # type: ignore[arg-type]
+        contacts = tuple(
+            [
+                Contact(on_s, off_s, self._leg_label, impact_g)
+                for on_s, off_s, impact_g in zip(
+                    contact_rows[:, 1].tolist(), contact_rows[:, 2].tolist(), impacts, strict=True
+                )
+            ]
+        )
+        gaps = tuple([Gap(a, b) for a, b in events[is_gap, 1:3].tolist()])
+        if gaps:
+            # Running figures start afresh after a gap: only the contacts after the last one.
+            self._recent.clear()
+            after_last_gap = int(np.count_nonzero(~is_gap[: np.flatnonzero(is_gap)[-1]]))
+            self._recent.extend(contacts[after_last_gap:])
+        else:
+            self._recent.extend(contacts[-RECENT_CONTACTS:])
+        return DetectorUpdate(contacts, gaps)
 
 
 def detect_contacts(
@@ -257,9 +356,12 @@ def detect_contacts(
     fs_hz: float,
     placement: str,
     up_vector: Sequence[float] | None = None,
+    parameters: TrunkParameters | LegParameters | None = None,
 ) -> DetectorUpdate:
     """Batch form: the same contacts as streaming the whole array through a ContactDetector."""
-    detector = ContactDetector(fs_hz=fs_hz, placement=placement, up_vector=up_vector)
+    detector = ContactDetector(
+        fs_hz=fs_hz, placement=placement, up_vector=up_vector, parameters=parameters
+    )
     first = detector.update(t, acc)
     last = detector.finish()
     return DetectorUpdate(first.contacts + last.contacts, first.gaps + last.gaps)

@@ -9,10 +9,27 @@ generated from the profile, so new fields and devices arrive with each profile r
 applies the profile's scales and offsets, expands components (``enhanced_speed`` from ``speed``),
 checks the file CRC and decodes developer fields with their ``field_description`` names and units,
 and it returns the messages it decoded before a failure together with the error, which is what
-keeping the records before the damage needs. ``fitdecode`` is a good alternative (it also reads
-compressed-timestamp headers, see below) but has a single maintainer; the tests use it as an
-independent reader. The SDK's licence is Garmin's FIT Protocol License Agreement (royalty-free,
-not an open-source licence); the project only depends on it and ships none of its code.
+keeping the records before the damage needs. The SDK's licence is Garmin's FIT Protocol License
+Agreement (royalty-free, not an open-source licence); the project only depends on it and ships
+none of its code.
+
+Compressed-timestamp headers (old Forerunners such as the FR70 with a footpod write every record
+with one) are read with ``fitdecode`` (MIT): garmin-fit-sdk 21.x stops at the first one. When the
+SDK stops at such a header, the whole file is decoded again with fitdecode and its messages are
+mapped to the SDK's form (:func:`_decode_with_fitdecode`: fields by profile name, ``date_time``
+as UTC datetimes, developer values keyed by their ``field_description``), so everything after
+decoding (sports, cadence conversion, gaps, developer fields, damage) is the same code; on every
+file the SDK reads, both paths give equal activities (tests/test_fit.py). Why not the others:
+rewriting compressed headers into normal ones before the SDK sees them means parsing every
+definition to know message sizes, adding a timestamp field to each affected definition (a new
+local message type or a redefinition wherever normal and compressed headers share one),
+recomputing the CRC and mapping byte offsets back for damage reports: a second FIT parser, in
+effect. Using fitdecode for every file would need the same mapping and would not be simpler, but
+it would put every file on a single-maintainer library whose profile trails Garmin's (fitdecode
+0.11 carries profile 21.171, the SDK 21.218); as a fallback it serves only the files the SDK
+cannot read. fitdecode also expands ``compressed_speed_distance`` (3 bytes: 12 bits of speed in
+1/100 m/s, 12 bits of distance in 1/16 m rolling over every 256 m) into ``speed`` and an
+accumulated ``distance``, so those need no decoding here (the tests decode the raw bytes).
 
 Units and conventions (checked on the bundled files, ``cadence/data/fit``):
 
@@ -37,20 +54,20 @@ Units and conventions (checked on the bundled files, ``cadence/data/fit``):
 - ``running`` comes from the session covering the record, else the file's single sport, else
   the record's own ``activity_type`` (the fenix 5 marks walking seconds "running" whenever it
   has running dynamics, so the session wins); walking and hiking are ``False``.
-
-Not read: records with compressed-timestamp headers (old Forerunners such as the FR70):
-garmin-fit-sdk 21.x stops at the first one, so such a file raises :class:`FitFormatError`
-naming that byte.
+- Times are the file's ``date_time`` values counted from the FIT epoch (1989-12-31 UTC), as the
+  SDK does. The FR70 writes the device's system time (values below 0x10000000, seconds since an
+  arbitrary point), so its ``start_time`` is in 1990; the ``t_s`` between records are right.
 """
 
 from __future__ import annotations
 
+import io
 import re
 import warnings
 from bisect import bisect_left
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from itertools import pairwise
 from pathlib import Path
 from types import TracebackType
@@ -83,6 +100,10 @@ DEVELOPER_FALLBACKS: Mapping[str, tuple[str, Mapping[str, float]]] = {
 
 _TIMER_STOPS = frozenset({"stop", "stop_all", "stop_disable", "stop_disable_all"})
 _HEADER_SIZES = (12, 14)
+_COMPRESSED_TIMESTAMP_HEADER = 0x80
+_CRC_PROBLEM = "file CRC does not match: some bytes are corrupt, values read may be wrong"
+# FIT date_time 0 is 1989-12-31T00:00:00Z.
+_FIT_EPOCH_S = 631065600
 _SDK_PREFIX = re.compile(r"^FIT Runtime Error( at byte: \d+)?\s*")
 
 
@@ -130,6 +151,16 @@ def read_fit(
     """
     path = Path(path)
     messages, damage = _decode(path)
+    return _activity(path, messages, damage, max_record_interval_s)
+
+
+def _activity(
+    path: Path,
+    messages: Mapping[str, Any],
+    damage: tuple[int, str] | None,
+    max_record_interval_s: float,
+) -> FitActivity:
+    """The activity in decoded messages, whichever library decoded them."""
     kinds = _SportTable(messages)
     descriptions = _developer_descriptions(messages.get("field_description_mesgs", []))
     conversions = _developer_conversions(descriptions)
@@ -166,7 +197,7 @@ def read_fit(
         notes.append(f"{path}: skipped {skipped} records with a repeated or out-of-order time")
     if notes:
         warnings.warn(
-            "; ".join(notes) + f"; kept {len(records)} records", TraceFormatWarning, stacklevel=2
+            "; ".join(notes) + f"; kept {len(records)} records", TraceFormatWarning, stacklevel=3
         )
 
     pauses = [(t - start).total_seconds() for t in _timer_stops(messages)]
@@ -249,12 +280,22 @@ async def _events(activity: FitActivity) -> AsyncIterator[SourceEvent]:
 
 
 def _decode(path: Path) -> tuple[dict[str, Any], tuple[int, str] | None]:
-    """The SDK's messages and, if it stopped early, (byte offset, problem)."""
+    """The file's messages by ``<name>_mesgs`` and, if decoding stopped early, (byte, problem)."""
     try:
         data = path.read_bytes()
     except OSError as os_error:
         raise FitFormatError(path, None, f"cannot read the file: {os_error.strerror}") from os_error
     header_size, data_size = _check_header(path, data)
+    decoded = _decode_with_sdk(data, header_size, data_size)
+    if decoded is None:  # a compressed-timestamp header: see the module docstring
+        decoded = _decode_with_fitdecode(data, header_size, data_size)
+    return decoded
+
+
+def _decode_with_sdk(
+    data: bytes, header_size: int, data_size: int
+) -> tuple[dict[str, Any], tuple[int, str] | None] | None:
+    """garmin-fit-sdk's messages, or ``None`` if it stopped at a compressed-timestamp header."""
     stream = Stream.from_byte_array(bytearray(data))
     decoded_to = header_size  # end of the last complete message
 
@@ -267,20 +308,92 @@ def _decode(path: Path) -> tuple[dict[str, Any], tuple[int, str] | None]:
     )
     if not errors:
         return dict(messages), None
-    error, declared_end = errors[0], header_size + data_size + 2
+    error = errors[0]
     if "CRC Error" in str(error):
-        problem = "file CRC does not match: some bytes are corrupt, values read may be wrong"
+        problem = _CRC_PROBLEM
     elif isinstance(error, IndexError) or stream.position() >= len(data):
-        declared = f" of the {declared_end} its header declares" if len(data) < declared_end else ""
-        problem = f"truncated: the file has {len(data)} bytes{declared}, this message is cut off"
-    elif data[decoded_to] & 0x80:
-        problem = (
-            f"record header 0x{data[decoded_to]:02x} is a compressed-timestamp header, "
-            "which garmin-fit-sdk cannot decode (or the file is corrupt here)"
-        )
+        problem = _truncated(data, header_size, data_size)
+    elif data[decoded_to] & _COMPRESSED_TIMESTAMP_HEADER:
+        return None
     else:
         problem = f"undecodable data: {_SDK_PREFIX.sub('', str(error))}"
     return dict(messages), (decoded_to, problem)
+
+
+def _decode_with_fitdecode(
+    data: bytes, header_size: int, data_size: int
+) -> tuple[dict[str, Any], tuple[int, str] | None]:
+    """fitdecode's messages in garmin-fit-sdk's form: the fields :func:`read_fit` uses.
+
+    Each message is a dict of its non-``None`` fields by profile name (the same names both
+    libraries generate from the FIT profile); ``date_time`` fields become UTC datetimes as the SDK
+    makes them (system times below 0x10000000 included); developer values go under
+    ``developer_fields``, keyed by the index of their ``field_description`` message.
+    """
+    import fitdecode  # type: ignore[import-untyped]  # only for files the SDK cannot read
+
+    messages: dict[str, list[dict[str, Any]]] = {}
+    developer_keys: dict[tuple[object, object], int] = {}
+    decoded_to = header_size
+    reader = fitdecode.FitReader(
+        io.BytesIO(data),
+        check_crc=fitdecode.CrcCheck.RAISE,
+        error_handling=fitdecode.ErrorHandling.RAISE,
+        keep_raw_chunks=True,
+    )
+    try:
+        for frame in reader:
+            if isinstance(frame, fitdecode.FitDataMessage):
+                message, developer = _fitdecode_fields(frame.fields, developer_keys)
+                kind = messages.setdefault(f"{frame.name}_mesgs", [])
+                if frame.name == "field_description":
+                    field_key = (
+                        message.get("developer_data_index"),
+                        message.get("field_definition_number"),
+                    )
+                    developer_keys[field_key] = len(kind)
+                if developer:
+                    message["developer_fields"] = developer
+                kind.append(message)
+            if frame.chunk is not None:
+                decoded_to = frame.chunk.offset + len(frame.chunk.bytes)
+    except fitdecode.FitCRCError:
+        return messages, (decoded_to, _CRC_PROBLEM)
+    except fitdecode.FitEOFError:
+        return messages, (decoded_to, _truncated(data, header_size, data_size))
+    except fitdecode.FitError as error:
+        return messages, (decoded_to, f"undecodable data: {error}")
+    finally:
+        reader.close()
+    return messages, None
+
+
+def _fitdecode_fields(
+    fields: Sequence[Any], developer_keys: Mapping[tuple[object, object], int]
+) -> tuple[dict[str, Any], dict[int, Any]]:
+    """One fitdecode message's (standard fields by name, developer values by key)."""
+    standard: dict[str, Any] = {}
+    developer: dict[int, Any] = {}
+    for field in fields:
+        value = field.value
+        if value is None:
+            continue
+        definition = field.field_def
+        if definition is not None and definition.is_dev:
+            key = developer_keys.get((definition.dev_data_index, definition.def_num))
+            if key is not None:
+                developer[key] = value
+            continue
+        if field.field is not None and field.field.type.name == "date_time" and type(value) is int:
+            value = datetime.fromtimestamp(_FIT_EPOCH_S + value, UTC)
+        standard[field.name] = value
+    return standard, developer
+
+
+def _truncated(data: bytes, header_size: int, data_size: int) -> str:
+    declared_end = header_size + data_size + 2
+    declared = f" of the {declared_end} its header declares" if len(data) < declared_end else ""
+    return f"truncated: the file has {len(data)} bytes{declared}, this message is cut off"
 
 
 def _check_header(path: Path, data: bytes) -> tuple[int, int]:

@@ -403,19 +403,23 @@ def accelerometer_seconds(
 
 
 @pytest.mark.parametrize(
-    ("gct_ms", "impact_g", "alerted"),
+    ("gct_ms", "impact_g", "impact_min_ratio", "alerted"),
     [
-        (226.0, 2.6, True),  # contact +6 %, impact up: every indicator says longer steps
-        (226.0, None, True),  # no impact measured: cadence and contact time decide
-        (204.0, 2.6, False),  # contact time not longer: not confirmed
-        (226.0, 2.2, False),  # impact lower than usual: not confirmed
+        (226.0, 2.6, 0.0, True),  # contact +6 %, impact up: every indicator says longer steps
+        (226.0, None, 0.0, True),  # no impact measured: cadence and contact time decide
+        (204.0, 2.6, 0.0, False),  # contact time not longer: not confirmed
+        (226.0, 2.2, 0.0, True),  # impact lower, but the impact veto is off by default
+        (226.0, 2.2, 1.0, False),  # impact lower than usual, veto on: not confirmed
+        (226.0, 2.6, 1.0, True),  # impact up, veto on: confirmed
     ],
 )
-def test_accelerometer_overstride_needs_contact_time_and_impact_to_agree(
-    gct_ms: float, impact_g: float | None, alerted: bool
+def test_accelerometer_overstride_needs_contact_time_and_optionally_impact_to_agree(
+    gct_ms: float, impact_g: float | None, impact_min_ratio: float, alerted: bool
 ) -> None:
     baseline = Baseline(cadence_spm=192.0, running_s=180.0, gct_ms=213.0, impact_g=2.45)
-    rule = OverstrideRule(profile=RunnerProfile(baseline=baseline))
+    rule = OverstrideRule(
+        profile=RunnerProfile(baseline=baseline), impact_min_ratio=impact_min_ratio
+    )
     # 175 spm: steps 9.7 % longer than at 192 spm, if the speed is the same.
     stream = accelerometer_seconds(60, cadence_spm=175.0, gct_ms=gct_ms, impact_g=impact_g)
     alerts = [a for m in stream if (a := rule.update(m)) is not None]

@@ -27,7 +27,13 @@ def raw_running_cadence_strides(path: Path) -> list[float]:
 
 
 @pytest.mark.parametrize(
-    "name", ["wmf-stryd-backgaden-1km.fit", "garmin-fenix-5-run.fit", "garmin-fenix-5-walk.fit"]
+    "name",
+    [
+        "wmf-stryd-backgaden-1km.fit",
+        "garmin-fenix-5-run.fit",
+        "garmin-fenix-5-walk.fit",
+        "compressed-speed-distance.fit",
+    ],
 )
 def test_fit_cadence_is_reported_in_steps_per_minute(
     name: str, capsys: pytest.CaptureFixture[str]
@@ -48,6 +54,27 @@ def test_fit_with_speed_and_cadence_gives_step_length(capsys: pytest.CaptureFixt
     assert report["step_length_m"] == pytest.approx(expected, rel=0.05)
     assert report["gct_ms"] is not None
     assert 150 < report["gct_ms"] < 350
+
+
+def test_forerunner_with_compressed_records_matches_its_session_totals(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # An FR70 with a footpod: compressed-timestamp headers and compressed speed/distance. The
+    # watch's own session totals (read with fitdecode) bound what the live metrics make of it.
+    path = FIT_DIR / "compressed-speed-distance.fit"
+    assert main(["analyze", str(path), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    with fitdecode.FitReader(path) as reader:
+        session = next(
+            frame
+            for frame in reader
+            if isinstance(frame, fitdecode.FitDataMessage) and frame.name == "session"
+        )
+    assert (report["sport"], report["device"], report["damage"]) == ("running", "garmin fr70", None)
+    assert report["n_steps"] == pytest.approx(2 * session.get_value("total_strides"), rel=0.03)
+    covered = report["speed_mps"] * report["moving_s"]
+    assert covered == pytest.approx(session.get_value("total_distance"), rel=0.03)
+    assert [gap["reason"] for gap in report["gaps"]] == ["pause"]
 
 
 def test_truncated_fit_keeps_what_came_before_and_warns(

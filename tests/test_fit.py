@@ -2,7 +2,9 @@
 
 fitdecode decodes the same files with its own parser; the tests use it for the raw strides/min
 values (to prove the x2 conversion), the record timestamps, and the byte offset where each message
-ends (to know exactly which records a truncated copy still holds).
+ends (to know exactly which records a truncated copy still holds). cadence.fit itself falls back
+on fitdecode for compressed-timestamp files; that path is checked against garmin-fit-sdk on every
+file the SDK reads, and its speed and distance against the raw compressed bytes decoded here.
 """
 
 from __future__ import annotations
@@ -20,18 +22,32 @@ from garmin_fit_sdk import Encoder, Profile
 
 from cadence.errors import CadenceError, FitFormatError, TraceFormatWarning
 from cadence.events import StreamGap, SummaryRecord
-from cadence.fit import FitActivity, FitSource, read_fit
+from cadence.fit import (
+    MAX_RECORD_INTERVAL_S,
+    FitActivity,
+    FitSource,
+    _activity,
+    _check_header,
+    _decode_with_fitdecode,
+    read_fit,
+)
 from cadence.source import Source
 
 FIT_DIR = Path(__file__).resolve().parent.parent / "cadence" / "data" / "fit"
 STRYD = ["wmf-stryd-backgaden-1km.fit", "wmf-stryd-sport-field.fit"]
+# A Forerunner 70 with a footpod: compressed-timestamp record headers, compressed speed/distance.
+COMPRESSED = "compressed-speed-distance.fit"
 # File → (sport whose records are checked, median steps/min range for it).
 CADENCE_FILES = {
     **{name: ("running", (140.0, 200.0)) for name in STRYD},
     "garmin-fenix-5-run.fit": ("running", (140.0, 200.0)),
     "sample_mulitple_header.fit": ("running", (140.0, 200.0)),
     "garmin-fenix-5-walk.fit": ("walking", (90.0, 130.0)),
+    COMPRESSED: ("running", (140.0, 200.0)),
 }
+# FIT date_time 0; values below 0x10000000 are the device's system time (the FR70 writes those),
+# which fitdecode leaves as seconds and garmin-fit-sdk counts from here like any other.
+FIT_EPOCH = datetime(1989, 12, 31, tzinfo=UTC)
 RUNNING_FLAG = {"running": True, "walking": False}
 
 
@@ -67,7 +83,10 @@ def read_raw(path: Path) -> RawFile:
                 cadence = _value(frame, "cadence")
                 fraction = _value(frame, "fractional_cadence") or 0.0
                 strides = None if cadence is None else cadence + fraction
-                records.append(RawRecord(_value(frame, "timestamp"), strides, end))
+                timestamp = _value(frame, "timestamp")
+                if isinstance(timestamp, int):
+                    timestamp = FIT_EPOCH + timedelta(seconds=timestamp)
+                records.append(RawRecord(timestamp, strides, end))
     return RawFile(records, ends, compressed)
 
 
@@ -109,7 +128,9 @@ def test_cadence_is_steps_per_minute(name: str) -> None:
     checked = 0
     for record in flagged:
         strides = raw_by_time[activity.start_time + timedelta(seconds=record.t_s)]
-        assert strides is not None
+        if strides is None:
+            assert record.cadence_spm is None
+            continue
         assert record.cadence_spm == pytest.approx(2.0 * strides)
         checked += 1
     assert checked > 0
@@ -201,19 +222,115 @@ def test_repeated_timestamps_are_skipped_and_counted() -> None:
     )
 
 
-def test_compressed_timestamp_file_is_a_clear_error() -> None:
-    path = bundled("compressed-speed-distance.fit")
-    first = read_raw(path).first_compressed_record
-    with pytest.raises(FitFormatError, match="compressed-timestamp") as caught:
-        read_fit(path)
-    assert caught.value.path == str(path)
-    assert caught.value.offset == first
+def raw_compressed_speed_distance(path: Path) -> list[tuple[int, int, int] | None]:
+    """Each record's raw 3 ``compressed_speed_distance`` bytes, as fitdecode reads them."""
+    values: list[tuple[int, int, int] | None] = []
+    with fitdecode.FitReader(str(path)) as reader:
+        for frame in reader:
+            if isinstance(frame, fitdecode.FitDataMessage) and frame.name == "record":
+                raw = (
+                    frame.get_raw_value("compressed_speed_distance")
+                    if frame.has_field("compressed_speed_distance")
+                    else None
+                )
+                values.append(None if raw is None else tuple(raw))
+    return values
+
+
+def session_totals(path: Path) -> dict[str, Any]:
+    with fitdecode.FitReader(str(path)) as reader:
+        for frame in reader:
+            if isinstance(frame, fitdecode.FitDataMessage) and frame.name == "session":
+                return {field.name: field.value for field in frame.fields}
+    raise AssertionError(f"{path} has no session")
+
+
+def test_compressed_timestamp_file_is_read() -> None:
+    path = bundled(COMPRESSED)
+    raw = read_raw(path)
+    assert raw.first_compressed_record is not None  # garmin-fit-sdk alone stops here
+    activity = read_fit(path)
+    assert activity.damage is None
+    assert (activity.sport, activity.device) == ("running", "garmin fr70")
+    assert len(activity.records) == len(raw.records) == 755
+    assert activity.start_time == raw.records[0].timestamp
+    assert [r.t_s for r in activity.records] == [
+        (r.timestamp - raw.records[0].timestamp).total_seconds() for r in raw.records
+    ]
+    assert activity.fields == {"cadence_spm", "speed_mps", "distance_m", "running"}
+    # The run was paused once with the watch's timer (stop_all, then start 110 s later).
+    assert [gap.reason for gap in activity.gaps] == ["pause"]
+
+
+def test_compressed_speed_and_distance() -> None:
+    # Profile: 12 bits of speed in 1/100 m/s, then 12 bits of distance in 1/16 m that roll over
+    # every 256 m. Decoded here from the raw bytes, independently of either library.
+    path = bundled(COMPRESSED)
+    activity = read_fit(path)
+    packed = raw_compressed_speed_distance(path)
+    assert len(packed) == len(activity.records)
+    total_16ths, previous = 0, None
+    checked = 0
+    for record, raw in zip(activity.records, packed, strict=True):
+        if raw is None:
+            assert (record.speed_mps, record.distance_m) == (None, None)
+            continue
+        bits = raw[0] | raw[1] << 8 | raw[2] << 16
+        speed, distance_16ths = (bits & 0xFFF) / 100.0, bits >> 12
+        if previous is not None:
+            total_16ths += (distance_16ths - previous) % 4096
+        previous = distance_16ths
+        assert record.speed_mps == pytest.approx(speed)
+        assert record.distance_m == pytest.approx(total_16ths / 16.0)
+        checked += 1
+    assert checked > 700
+
+    distances = [r.distance_m for r in activity.records if r.distance_m is not None]
+    assert all(b >= a for a, b in pairwise(distances))
+    session = session_totals(path)
+    assert distances[-1] == pytest.approx(session["total_distance"], rel=0.01)
+    # Speed integrated over time (pause excluded) covers the same distance.
+    covered = sum(
+        a.speed_mps * (b.t_s - a.t_s)
+        for a, b in pairwise(activity.records)
+        if a.speed_mps is not None and b.t_s - a.t_s <= MAX_RECORD_INTERVAL_S
+    )
+    assert covered == pytest.approx(session["total_distance"], rel=0.03)
+    running = [r.speed_mps for r in moving(activity.records) if r.speed_mps]
+    assert 2.0 <= statistics.median(running) <= 5.0
+    assert max(running) <= session["max_speed"] + 0.01
+
+
+@pytest.mark.parametrize("name", sorted(set(CADENCE_FILES) - {COMPRESSED}))
+def test_fitdecode_path_equals_the_sdk_path(name: str) -> None:
+    # The fallback for compressed-timestamp files maps fitdecode's messages to the SDK's form;
+    # on every file the SDK reads, the two give the same activity, developer fields included.
+    path = bundled(name)
+    data = path.read_bytes()
+    messages, damage = _decode_with_fitdecode(data, *_check_header(path, data))
+    assert damage is None
+    via_fitdecode = _activity(path, messages, damage, MAX_RECORD_INTERVAL_S)
+    assert via_fitdecode == read_fit(path)
+
+
+def test_fitdecode_path_equals_the_sdk_path_with_skipped_records() -> None:
+    path = bundled("2013-02-06-12-11-14.fit")
+    data = path.read_bytes()
+    with pytest.warns(TraceFormatWarning, match="skipped"):
+        sdk = read_fit(path)
+    with pytest.warns(TraceFormatWarning, match="skipped"):
+        via_fitdecode = _activity(
+            path, *_decode_with_fitdecode(data, *_check_header(path, data)), MAX_RECORD_INTERVAL_S
+        )
+    assert via_fitdecode == sdk
 
 
 # --- damaged files ---------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("name", ["wmf-stryd-sport-field.fit", "garmin-fenix-5-run.fit"])
+@pytest.mark.parametrize(
+    "name", ["wmf-stryd-sport-field.fit", "garmin-fenix-5-run.fit", COMPRESSED]
+)
 @pytest.mark.parametrize("fraction", [0.3, 0.6, 0.9, 0.999])
 def test_truncated_file_keeps_the_records_before_the_damage(
     tmp_path: Path, name: str, fraction: float
@@ -284,8 +401,8 @@ def test_damaged_file_header(tmp_path: Path) -> None:
     assert caught.value.offset == 12
 
 
-def test_bad_file_crc_keeps_every_record(tmp_path: Path) -> None:
-    name = "wmf-stryd-sport-field.fit"
+@pytest.mark.parametrize("name", ["wmf-stryd-sport-field.fit", COMPRESSED])
+def test_bad_file_crc_keeps_every_record(tmp_path: Path, name: str) -> None:
     data = bytearray(bundled(name).read_bytes())
     data[-1] ^= 0xFF
     path = tmp_path / name
@@ -311,8 +428,8 @@ def test_flipped_value_byte_is_flagged(tmp_path: Path) -> None:
     assert activity.records[101:] == full.records[101:]
 
 
-def test_flipped_record_header_stops_there(tmp_path: Path) -> None:
-    name = "wmf-stryd-sport-field.fit"
+@pytest.mark.parametrize("name", ["wmf-stryd-sport-field.fit", COMPRESSED])
+def test_flipped_record_header_stops_there(tmp_path: Path, name: str) -> None:
     data = bytearray(bundled(name).read_bytes())
     raw = read_raw(bundled(name))
     header_at = raw.records[99].end_byte  # the header byte of the 101st record
