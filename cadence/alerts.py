@@ -233,9 +233,9 @@ class OverstrideRule(SustainedRule):
     With an accelerometer alone, the step-length excess is estimated as it is at the same
     speed, baseline cadence / cadence - 1, and must be confirmed by a contact time at least
     ``contact_rise_pct`` above the baseline's and, where both are known, an impact not below
-    ``impact_min_ratio`` x the baseline's (0 by default: off, see docs/alerts.md). It clears when either the cadence estimate or the
-    contact time is back to normal (the excess below ``excess_pct - hysteresis_pct``, or the
-    contact time rise below half ``contact_rise_pct``).
+    ``impact_min_ratio`` x the baseline's (0 by default: off, see docs/alerts.md). It clears
+    when either the cadence estimate or the contact time is back to normal (the excess below
+    ``excess_pct - hysteresis_pct``, or the contact time rise below half ``contact_rise_pct``).
     """
 
     kind: AlertKind = "overstride"
