@@ -27,7 +27,15 @@ if TYPE_CHECKING:
 PROG = "cadence"
 DEMO_TRACE = "alcantara-sacrum-run-t03"
 # Subcommand modules under cadence.commands, in the order ``--help`` lists them.
-COMMAND_MODULES: tuple[str, ...] = ("run", "replay", "simulate", "profile", "watch")
+COMMAND_MODULES: tuple[str, ...] = (
+    "run",
+    "replay",
+    "simulate",
+    "profile",
+    "watch",
+    "scan",
+    "sim",
+)
 
 
 def main(argv: list[str] | None = None) -> int:

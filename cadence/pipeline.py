@@ -54,6 +54,7 @@ class Pipeline:
         recorder: receives the raw input as well as the outputs.
         keep_totals: keep every output in :attr:`totals` (for commands and tests; a live run
             leaves it off so memory stays flat).
+        totals: the object to keep them in (the caller's, so it survives a cancelled run).
     """
 
     def __init__(
@@ -65,6 +66,7 @@ class Pipeline:
         sinks: Sequence[Sink] = (),
         recorder: Recorder | None = None,
         keep_totals: bool = True,
+        totals: RunTotals | None = None,
     ) -> None:
         self.info = info
         self.placement = placement or info.placement
@@ -85,7 +87,9 @@ class Pipeline:
         self._rules = rules
         self._sinks = tuple(sinks)
         self._recorder = recorder
-        self.totals: RunTotals | None = RunTotals() if keep_totals else None
+        self.totals: RunTotals | None = None
+        if keep_totals:
+            self.totals = totals if totals is not None else RunTotals()
         if recorder is not None:
             recorder.start(info)
 
@@ -167,12 +171,14 @@ async def run_pipeline(
     sinks: Sequence[Sink] = (),
     recorder: Recorder | None = None,
     keep_totals: bool = True,
+    totals: RunTotals | None = None,
     on_event: Callable[[SourceEvent], None] | None = None,
 ) -> RunTotals:
     """Run ``source`` through the pipeline to its end (or until cancelled).
 
     Sinks and the recorder are entered before the source and left after it, so everything the
-    source delivered reaches them. Returns the totals (empty when ``keep_totals`` is False).
+    source delivered reaches them. Returns the totals (empty when ``keep_totals`` is False);
+    pass ``totals`` to keep what a cancelled run produced.
     """
     async with AsyncExitStack() as stack:
         for sink in sinks:
@@ -187,6 +193,7 @@ async def run_pipeline(
             sinks=sinks,
             recorder=recorder,
             keep_totals=keep_totals,
+            totals=totals,
         )
         async for event in entered:
             pipeline.feed(event)

@@ -17,6 +17,7 @@ reported and skipped by :func:`read_recording`.
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 import json
@@ -121,10 +122,16 @@ class Recorder:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        import asyncio
-
         self._session["ended_at"] = _now_iso()
-        self._session["complete"] = exc_type is None
+        # Cancelled is how a runner stops a live run (Ctrl-C): a clean end, not a crash.
+        stopped = exc_type is not None and issubclass(exc_type, asyncio.CancelledError)
+        self._session["complete"] = exc_type is None or stopped
+        if exc_type is None:
+            self._session["ended_by"] = "end of stream"
+        elif stopped:
+            self._session["ended_by"] = "stopped"
+        else:
+            self._session["ended_by"] = f"error: {exc_type.__name__}: {exc}"
         self._queue.put((SESSION_FILE, dict(self._session)))
         self._queue.put(_STOP)
         if self._thread is not None:

@@ -9,6 +9,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import re
+import signal
 import tempfile
 from datetime import datetime
 from pathlib import Path
@@ -48,6 +50,20 @@ def register(subcommands: argparse._SubParsersAction[argparse.ArgumentParser]) -
     source.add_argument(
         "--trace", type=Path, metavar="FILE", help="replay a trace CSV at real time"
     )
+    source.add_argument(
+        "--footpod", metavar="NAME|ADDRESS", help="a BLE running footpod (RSC service)"
+    )
+    source.add_argument(
+        "--polar", metavar="NAME|ADDRESS", help="a Polar H10 / Verity Sense (PMD accelerometer)"
+    )
+    ble = run.add_argument_group("Bluetooth")
+    ble.add_argument("--adapter", metavar="HCI", help="Bluetooth adapter, e.g. hci0")
+    ble.add_argument(
+        "--rate", type=int, default=200, metavar="HZ", help="PMD sample rate (default 200)"
+    )
+    ble.add_argument(
+        "--range-g", type=int, default=8, metavar="G", help="PMD range in g (default 8)"
+    )
     run.add_argument("--speed", type=float, default=None, metavar="N", help="replay N times faster")
     run.add_argument("--placement", metavar="P", help="where the sensor is worn")
     run.add_argument(
@@ -60,6 +76,7 @@ def register(subcommands: argparse._SubParsersAction[argparse.ArgumentParser]) -
 
 
 def run_live(args: argparse.Namespace) -> int:
+    from cadence.events import RunTotals
     from cadence.pipeline import run_pipeline
     from cadence.recording import Recorder
 
@@ -70,20 +87,40 @@ def run_live(args: argparse.Namespace) -> int:
             args.profile = Path(scratch) / "demo-profile.json"
             if args.target is None:
                 args.target = DEMO_TARGET_SPM
-        else:
+        elif args.trace is not None:
             source = _trace_source(args.trace, speed=args.speed or 1.0)
+        else:
+            source = _ble_source(args)
         outputs = build_outputs(args)
         folder = None if args.no_record else (args.record or _new_session_folder())
         recorder = Recorder(folder) if folder is not None else None
-        totals = asyncio.run(
-            run_pipeline(
-                source,
-                placement=args.placement,
-                rules=outputs.rules,
-                sinks=outputs.sinks,
-                recorder=recorder,
+        totals = RunTotals()
+
+        async def coach() -> None:
+            run = asyncio.create_task(
+                run_pipeline(
+                    source,
+                    placement=args.placement,
+                    rules=outputs.rules,
+                    sinks=outputs.sinks,
+                    recorder=recorder,
+                    totals=totals,
+                ),
+                name="cadence-run",
             )
-        )
+            # Ctrl-C ends the run cleanly: the source is left, sinks flush, the recording closes.
+            loop = asyncio.get_running_loop()
+            loop.add_signal_handler(signal.SIGINT, run.cancel)
+            loop.add_signal_handler(signal.SIGTERM, run.cancel)
+            try:
+                await run
+            except asyncio.CancelledError:
+                print("\nstopped")
+            finally:
+                loop.remove_signal_handler(signal.SIGINT)
+                loop.remove_signal_handler(signal.SIGTERM)
+
+        asyncio.run(coach())
         _print_end(totals, folder)
         saved = None if args.demo else save_learnt_baseline(outputs)
     if saved is not None:
@@ -110,6 +147,24 @@ def _trace_source(path: Path, *, speed: float) -> Source:
     from sim.replay import TraceReplay
 
     return TraceReplay(path, speed=speed)
+
+
+def _ble_source(args: argparse.Namespace) -> Source:
+    from sensors import PolarAccelerometer, RscFootpod
+
+    wanted = args.footpod or args.polar
+    # A BLE address is six hex pairs; anything else is a device name to look for.
+    by_address = re.fullmatch(r"(?:[0-9A-Fa-f]{2}:){5}[0-9A-Fa-f]{2}", wanted) is not None
+    which = {"address": wanted} if by_address else {"name": wanted}
+    if args.footpod:
+        return RscFootpod(adapter=args.adapter, **which)
+    return PolarAccelerometer(
+        sample_rate_hz=args.rate,
+        range_g=args.range_g,
+        placement=args.placement or "chest",
+        adapter=args.adapter,
+        **which,
+    )
 
 
 def _new_session_folder() -> Path:
