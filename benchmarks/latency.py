@@ -30,8 +30,7 @@ import tempfile
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
-from types import TracebackType
-from typing import Self
+from typing import Any, Self
 
 import aiomqtt
 import numpy as np
@@ -65,13 +64,8 @@ class TimedSource:
         await self.inner.__aenter__()
         return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.inner.__aexit__(exc_type, exc, tb)
+    async def __aexit__(self, *exc_info: Any) -> None:
+        await self.inner.__aexit__(*exc_info)
 
     def __aiter__(self) -> AsyncIterator[SourceEvent]:
         return self._events()

@@ -70,7 +70,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from itertools import pairwise
 from pathlib import Path
-from types import TracebackType
 from typing import Any, Self
 
 from garmin_fit_sdk import CrcCalculator, Decoder, Stream
@@ -254,12 +253,7 @@ class FitSource:
         )
         return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    async def __aexit__(self, *exc_info: object) -> None:
         self.activity = None
 
     def __aiter__(self) -> AsyncIterator[SourceEvent]:

@@ -19,7 +19,6 @@ import os
 import sys
 import textwrap
 from dataclasses import dataclass, field
-from types import TracebackType
 from typing import Self, TextIO
 
 from cadence.contacts import Contact
@@ -237,12 +236,7 @@ class ConsoleSink:
         self._task = asyncio.create_task(self._draw_forever(), name="cadence-console")
         return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    async def __aexit__(self, *exc_info: object) -> None:
         if self._task is None:
             return
         self._stopping = True

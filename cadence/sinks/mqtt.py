@@ -20,7 +20,6 @@ import time
 from collections import deque
 from contextlib import suppress
 from pathlib import Path
-from types import TracebackType
 from typing import Self
 
 import aiomqtt
@@ -168,12 +167,7 @@ class MqttSink:
         self._task = asyncio.create_task(self._run(), name="cadence-mqtt")
         return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    async def __aexit__(self, *exc_info: object) -> None:
         """Send what can be sent within ``flush_timeout_s``, then a retained "offline".
 
         A connection attempt under way when the time is up is let finish (paho's connect
