@@ -109,6 +109,7 @@ class UntruthedResult:
     overall_cadence_spm: float
     longest_interval_s: float
     longest_interval_still_pct: float
+    median_duty: float
     gaps_s: list[tuple[float, float]]
 
 
@@ -221,6 +222,20 @@ def still_pct(trace: Trace, start_s: float, end_s: float) -> float:
     return 100.0 * float(np.mean(still)) if still else math.nan
 
 
+def median_duty(contacts: Sequence[Contact], steps_per_contact: int) -> float:
+    """Median share of the stride spent in contact (running about 0.3-0.4, walking about
+    0.6), over contacts followed by the next one within 2.5 typical periods (no stop)."""
+    ordered = sorted(contacts, key=lambda c: c.on_s)
+    if len(ordered) < 3:
+        return math.nan
+    intervals = np.diff([c.on_s for c in ordered])
+    moving = intervals <= MOVING_MAX_INTERVAL_PERIODS * float(np.median(intervals))
+    gct_s = np.array([c.gct_s for c in ordered[:-1]])
+    # A trunk contact is one step: a stride is two of its intervals.
+    stride_s = intervals * (2 // steps_per_contact)
+    return float(np.median(gct_s[moving] / stride_s[moving]))
+
+
 def summarize_untruthed(name: str, trace: Trace, detected: DetectorUpdate) -> UntruthedResult:
     """Plausibility of detections without truth. When every contact is the sensor leg's (a
     leg-worn sensor that does not infer the other leg), each contact counts as a stride."""
@@ -254,6 +269,7 @@ def summarize_untruthed(name: str, trace: Trace, detected: DetectorUpdate) -> Un
             if longest >= 0
             else math.nan
         ),
+        median_duty=median_duty(detected.contacts, steps_per_contact),
         gaps_s=[(gap.start_s, gap.end_s) for gap in detected.gaps],
     )
 
@@ -346,7 +362,8 @@ def print_untruthed(results: Sequence[UntruthedResult]) -> None:
         f"\nWithout truth (cadence in spm over 10-s windows: all with 3+ contacts, and those"
         f" without a stop)\n{'trace':<26} {'placement':<9} {'contacts':>8}"
         f" {'all p10/med/p90':>17} {'moving n':>8} {'moving p10/med/p90':>18} {'overall':>8}"
-        f" {'longest interval s':>18} {'of it still':>11} {'gaps':>5} {'longest gap s':>13}"
+        f" {'longest interval s':>18} {'of it still':>11} {'duty':>5} {'gaps':>5}"
+        f" {'longest gap s':>13}"
     )
     for r in results:
         every = (
@@ -362,7 +379,7 @@ def print_untruthed(results: Sequence[UntruthedResult]) -> None:
             f"{r.name:<26} {r.placement:<9} {r.n_contacts:>8} {every:>17}"
             f" {r.moving_windows:>8} {moving:>18} {fmt(r.overall_cadence_spm):>8}"
             f" {fmt(r.longest_interval_s, 2):>18} {fmt(r.longest_interval_still_pct, 0) + ' %':>11}"
-            f" {len(r.gaps_s):>5} {fmt(longest_gap_s, 2):>13}"
+            f" {fmt(r.median_duty, 2):>5} {len(r.gaps_s):>5} {fmt(longest_gap_s, 2):>13}"
         )
 
 

@@ -9,8 +9,11 @@ What is fitted, per placement (everything else is fixed by physics or the litera
   but saturates on clipping sensors);
 - leg, running: the lead of foot-on before the impact transient's rise and the lag of foot-off
   after the vertical acceleration's fall through 1 g (two constants);
-- leg, walking: the lead of foot-on before the heel-strike transient (one constant); foot-off
-  is a duty factor of the stride (0.61, not fitted here; the truth's stance share is printed).
+- leg, walking: the lead of foot-on before the power-weighted centre of the heel-strike
+  burst (one constant); foot-off is a duty factor of the stride (0.61, not fitted here; the
+  truth's stance share is printed). The stance test that keeps toe-offs from being taken for
+  heel strikes (``walking_stance_min_g``) is not fitted; its effect is printed per trial
+  (contacts found and extra with and without it).
 
 The detector is run with those constants at zero, the raw event times are matched to the
 truth (within ±120 ms so that a biased raw time still pairs), and each constant is a mean or a
@@ -22,6 +25,7 @@ Usage: python benchmarks/fit_detector.py [--data DIR]
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -31,7 +35,7 @@ import numpy as np
 import numpy.typing as npt
 
 from cadence.detector import LegParameters, TrunkParameters, detect_contacts
-from cadence.scoring import match_contacts
+from cadence.scoring import match_contacts, score_contacts
 from cadence.trace import Trace, Truth, read_trace, read_truth, truth_path_for
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -129,6 +133,21 @@ def leg_pairs(data_dir: Path) -> list[Paired]:
     return paired
 
 
+def report_walking_stance_test(data_dir: Path) -> None:
+    """Contacts found / extra per walking trial with the stance test and without it."""
+    without = LegParameters(walking_stance_min_g=-math.inf)
+    print("\nleg walking: stance test on / off (found, extra)")
+    for name, trace, truth in load(data_dir, "bach-shank-walking"):
+        counts = []
+        for parameters in (LegParameters(), without):
+            on_s, off_s = on_off(trace, parameters)
+            score = score_contacts(
+                truth.foot_on_s, truth.foot_off_s, on_s, off_s, steps_per_contact=2
+            )
+            counts.append(f"{score.n_found:>3} {score.n_extra:>2}")
+        print(f"  {name:<28} of {truth.foot_on_s.size:>3}: {counts[0]}  /  {counts[1]}")
+
+
 def concat(trials: Sequence[Paired], field: str) -> FloatArray:
     return np.concatenate([getattr(p, field) for p in trials])
 
@@ -223,6 +242,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 lag_k = -lead_k  # foot-off is a duty factor after foot-on: it moves with it
             loto.append((trial.name, *leg_errors(trial, lead_k, lag_k)))
         report(f"leg ({activity})", loto)
+    report_walking_stance_test(args.data)
     return 0
 
 

@@ -22,7 +22,7 @@ from numba import njit
 
 F64Array = npt.NDArray[np.float64]
 # (state, ring_t, ring_v, ring_w, sos, params, t, acc, out) -> number of events written;
-# ring_w is (n, 2): extra per-sample signals of the leg kernel
+# ring_w is (n, RING_W_COLUMNS): extra per-sample signals of the leg kernel
 Kernel = Callable[
     [F64Array, F64Array, F64Array, F64Array, F64Array, F64Array, F64Array, F64Array, F64Array],
     int,
@@ -31,6 +31,13 @@ Kernel = Callable[
 FinishKernel = Callable[[F64Array, F64Array, F64Array, F64Array, F64Array, F64Array], int]
 
 STANDARD_GRAVITY = 9.80665
+# Columns of the leg kernel's ring_w.
+W_VERTICAL = 0  # low-passed vertical acceleration (g)
+W_ENVELOPE = 1  # envelope of the high-passed magnitude (g)
+W_MAGNITUDE = 2  # low-passed acceleration magnitude (g)
+W_VERTICAL_SUM = 3  # running integral of W_VERTICAL (g s) since the segment's start
+W_HEEL_STRIKE = 4  # walking: the envelope where it may be a heel strike, 0 at a toe-off
+RING_W_COLUMNS = 5
 
 # Event kinds written to out[:, 0].
 EVENT_CONTACT = 1.0  # a = foot-on s, b = foot-off s, c = leg (0 unknown, 1 sensor),
@@ -64,7 +71,10 @@ S_SMOOTH_V = 18  # leg: low-passed vertical acceleration (g)
 S_ENVELOPE = 19  # leg: low-passed power of the high-passed acceleration (g²)
 S_STRIDES_SEEN = 20  # leg: stride periods measured since the start
 S_NEXT_CANDIDATE = 21  # leg: ring counter of the next sample to judge as an impact
-S_FILTER_STATE = 22  # start of the filter states: 2 per biquad section per channel
+S_SMOOTH_MAG = 22  # leg: low-passed acceleration magnitude (g)
+S_PHASE_NEXT = 23  # leg: ring counter of the next sample whose stride phase is judged
+S_PHASE_AFTER = 24  # leg: ring counter of the first sample of its window after
+S_FILTER_STATE = 25  # start of the filter states: 2 per biquad section per channel
 STATE_SIZE = S_FILTER_STATE + 2 * 2 * 3
 
 # The gravity direction moves with a time constant of seconds: renormalising it every few
@@ -482,6 +492,8 @@ def _reset_after_gap(state: F64Array) -> None:
     """Forget every partial step: nothing is bridged across a gap. Gravity is kept."""
     state[S_RING_COUNT] = 0.0
     state[S_NEXT_CANDIDATE] = 0.0
+    state[S_PHASE_NEXT] = 0.0
+    state[S_PHASE_AFTER] = 0.0
     state[S_LAST_ON] = math.nan
     state[S_PENDING_ON] = math.nan
     state[S_PHASE] = 0.0
@@ -509,11 +521,11 @@ def _leg_foot_off(
     j = _ring_window(ring_t, count, on_s + search_from_strides * stride_s)
     pushed = False
     while j < count:
-        w = ring_w[j & mask, 0]
+        w = ring_w[j & mask, W_VERTICAL]
         if not pushed:
             pushed = w > 1.0 + push_off_g
         elif w < 1.0:
-            t0, w0 = ring_t[(j - 1) & mask], ring_w[(j - 1) & mask, 0]
+            t0, w0 = ring_t[(j - 1) & mask], ring_w[(j - 1) & mask, W_VERTICAL]
             t1 = ring_t[j & mask]
             off_s: float = t0 + (w0 - 1.0) / (w0 - w) * (t1 - t0) + lag_s
             return off_s
@@ -522,9 +534,53 @@ def _leg_foot_off(
 
 
 @njit(cache=True)
+def _foot_still_off(
+    ring_t: F64Array,
+    ring_v: F64Array,
+    ring_w: F64Array,
+    count: int,
+    on_s: float,
+    latest_off_s: float,
+    params: F64Array,
+) -> float:
+    """Foot-off of a foot-mounted sensor: the end of the push-off that ends the still phase.
+
+    In stance the foot rests on the ground (zero velocity): the acceleration magnitude stays
+    near 1 g and the impact's ringing has died away. Push-off lifts it out of that band; the
+    foot leaves the ground at the peak of that rise. NaN if no still phase followed by a
+    push-off is seen by latest_off_s.
+    """
+    settle_s = params[22]
+    still_g = params[23]
+    still_hp_g = params[24]
+    push_off_g = params[25]
+    mask = ring_t.shape[0] - 1
+    j = _ring_window(ring_t, count, on_s + settle_s)
+    still = False
+    peak_j = -1
+    while j < count and ring_t[j & mask] <= latest_off_s:
+        m = ring_w[j & mask, W_MAGNITUDE]
+        if not still:
+            still = abs(m - 1.0) < still_g and ring_v[j & mask] < still_hp_g
+        elif peak_j < 0:
+            if m > push_off_g:
+                peak_j = j
+        elif m > ring_w[peak_j & mask, W_MAGNITUDE]:
+            peak_j = j
+        elif m < push_off_g:
+            break
+        j += 1
+    if peak_j < 0:
+        return math.nan
+    off_s: float = ring_t[peak_j & mask]
+    return off_s
+
+
+@njit(cache=True)
 def _close_leg_contact(
     state: F64Array,
     ring_t: F64Array,
+    ring_v: F64Array,
     ring_w: F64Array,
     count: int,
     next_on_s: float,
@@ -535,15 +591,21 @@ def _close_leg_contact(
     """Emit the pending contact once the next foot-on (NaN: a pause or the end) is known.
 
     Its stride is the time to the next foot-on when that is a plausible stride, else the
-    running estimate. Foot-off: measured when running (``_leg_foot_off``); when walking, or
-    when the running foot-off was not seen, a duty factor of the stride (stance is about 60 %
-    of a walking stride for most walkers).
+    running estimate. Foot-off: on a foot, the end of its still phase (``_foot_still_off``);
+    on a shank, measured when running (``_leg_foot_off``). When walking on a shank, or when
+    the foot-off was not seen, a duty factor of the stride (stance is about 60 % of a walking
+    stride for most walkers).
     """
     on_s = state[S_PENDING_ON]
     stride_s = next_on_s - on_s
     if not params[4] <= stride_s <= params[5]:
         stride_s = state[S_STEP_S]
-    off_s = _leg_foot_off(ring_t, ring_w, count, on_s, stride_s, params)
+    if params[21] > 0.0:
+        # No gait keeps the foot down for more than this share of the stride.
+        latest_off_s = on_s + params[26] * stride_s
+        off_s = _foot_still_off(ring_t, ring_v, ring_w, count, on_s, latest_off_s, params)
+    else:
+        off_s = _leg_foot_off(ring_t, ring_w, count, on_s, stride_s, params)
     if math.isnan(off_s) or off_s <= on_s:
         duty = params[7] if stride_s >= params[8] else params[6]
         off_s = on_s + duty * stride_s
@@ -569,23 +631,49 @@ def _is_walking(state: F64Array, t_candidate: float, params: F64Array) -> bool:
 
 
 @njit(cache=True)
-def _is_impact(ring_t: F64Array, ring_v: F64Array, c: int, count: int, before_s: float) -> bool:
-    """Ring sample c tops every sample within before_s before it and every one after it."""
+def _is_impact(ring_t: F64Array, ring_v: F64Array, c: int, count: int, half_s: float) -> bool:
+    """Ring sample c tops every sample within half_s before and after it."""
     mask = ring_t.shape[0] - 1
     first = _ring_first(count, ring_t.shape[0])
     tc = ring_t[c & mask]
     vc = ring_v[c & mask]
     j = c - 1
-    while j >= first and ring_t[j & mask] >= tc - before_s:
+    while j >= first and ring_t[j & mask] >= tc - half_s:
         if ring_v[j & mask] >= vc:
             return False
         j -= 1
     j = c + 1
-    while j < count:
+    while j < count and ring_t[j & mask] <= tc + half_s:
         if ring_v[j & mask] > vc:
             return False
         j += 1
     return True
+
+
+@njit(cache=True)
+def _burst_centre_s(
+    ring_t: F64Array, ring_v: F64Array, c: int, count: int, half_width_s: float
+) -> float:
+    """Power-weighted mean time of the high-passed magnitude within half_width_s of ring
+    sample c: a soft heel strike is a burst of small peaks, and its envelope's peak alone
+    wanders from one to the next."""
+    mask = ring_t.shape[0] - 1
+    tc: float = ring_t[c & mask]
+    first = _ring_first(count, ring_t.shape[0])
+    j = c
+    while j > first and ring_t[(j - 1) & mask] >= tc - half_width_s:
+        j -= 1
+    weight = 0.0
+    moment = 0.0
+    while j < count and ring_t[j & mask] <= tc + half_width_s:
+        power = ring_v[j & mask] * ring_v[j & mask]
+        weight += power
+        moment += power * (ring_t[j & mask] - tc)
+        j += 1
+    if weight <= 0.0:
+        return tc
+    centre: float = tc + moment / weight
+    return centre
 
 
 @njit(cache=True)
@@ -615,7 +703,7 @@ def _take_impact(
     mask = ring_t.shape[0] - 1
     first = _ring_first(count, ring_t.shape[0])
     tc = ring_t[c & mask]
-    vc = ring_w[c & mask, 1] if walking else ring_v[c & mask]
+    vc = ring_w[c & mask, W_ENVELOPE] if walking else ring_v[c & mask]
     if vc < (params[18] if walking else params[9]):
         return n_out
     # The threshold follows recent impacts, and lapses after a pause so that a changed
@@ -629,7 +717,7 @@ def _take_impact(
         return n_out
     impact_g = vc
     if walking:
-        t_on = tc - params[19]
+        t_on = _burst_centre_s(ring_t, ring_v, c, count, params[30]) - params[19]
         # The impact reported is the transient's own peak, which the envelope's trails.
         j = c
         while j >= first and ring_t[j & mask] >= tc - max_rise_s:
@@ -667,7 +755,7 @@ def _take_impact(
             state[S_STEP_S] += 0.5 * (stride - stride_s)
             state[S_STRIDES_SEEN] += 1.0
     if not math.isnan(state[S_PENDING_ON]):
-        n_out = _close_leg_contact(state, ring_t, ring_w, count, t_on, params, out, n_out)
+        n_out = _close_leg_contact(state, ring_t, ring_v, ring_w, count, t_on, params, out, n_out)
     state[S_LAST_ON] = t_on
     state[S_PENDING_ON] = t_on
     state[S_PENDING_PEAK] = impact_g
@@ -679,6 +767,54 @@ def _take_impact(
 
 
 @njit(cache=True)
+def _advance(ring_t: F64Array, j: int, count: int, t_target: float) -> int:
+    """Move ring counter j forward to the first sample at or after t_target (or the newest)."""
+    mask = ring_t.shape[0] - 1
+    while j < count - 1 and ring_t[j & mask] < t_target:
+        j += 1
+    return j
+
+
+@njit(cache=True)
+def _window_mean(ring_t: F64Array, ring_w: F64Array, j0: int, j1: int) -> float:
+    """Mean of the low-passed vertical acceleration from ring counter j0 to j1."""
+    mask = ring_t.shape[0] - 1
+    span = ring_w[j1 & mask, W_VERTICAL_SUM] - ring_w[j0 & mask, W_VERTICAL_SUM]
+    mean: float = span / (ring_t[j1 & mask] - ring_t[j0 & mask])
+    return mean
+
+
+@njit(cache=True)
+def _judge_phases(
+    state: F64Array, ring_t: F64Array, ring_w: F64Array, count: int, params: F64Array
+) -> None:
+    """Mark the samples after which the leg swings (a toe-off) once the time after them
+    (``walking_phase_far_s``) has come in.
+
+    A heel strike starts stance: the loaded shank stands near vertical and the low-passed
+    vertical acceleration stays near 1 g. A toe-off starts the swing: the shank leaves
+    tilted far forward and the same average, from ``near`` to ``far`` seconds after it,
+    drops well below 1 g (under ``walking_stance_min_g``). A sample whose window does not
+    fit in the segment stays a possible heel strike.
+    """
+    near_s = params[27]
+    far_s = params[28]
+    stance_min_g = params[29]
+    mask = ring_t.shape[0] - 1
+    newest = count - 1
+    t_newest = ring_t[newest & mask]
+    p = max(int(state[S_PHASE_NEXT]), _ring_first(count, ring_t.shape[0]))
+    after = max(int(state[S_PHASE_AFTER]), p)
+    while p < count and ring_t[p & mask] <= t_newest - far_s:
+        after = _advance(ring_t, max(after, p), count, ring_t[p & mask] + near_s)
+        if after < newest and _window_mean(ring_t, ring_w, after, newest) < stance_min_g:
+            ring_w[p & mask, W_HEEL_STRIKE] = 0.0
+        p += 1
+    state[S_PHASE_NEXT] = p
+    state[S_PHASE_AFTER] = after
+
+
+@njit(cache=True)
 def _judge_candidates(
     state: F64Array,
     ring_t: F64Array,
@@ -686,17 +822,34 @@ def _judge_candidates(
     ring_w: F64Array,
     count: int,
     up_to_s: float,
+    phase_delay_s: float,
     params: F64Array,
     out: F64Array,
     n_out: int,
 ) -> int:
-    """Judge the ring samples not judged yet up to time up_to_s as impacts."""
+    """Judge the ring samples not judged yet up to time up_to_s as impacts (walking ones
+    phase_delay_s earlier, once the stride phase of every sample they compete with is known).
+
+    Walking: only samples that may be heel strikes compete (``_judge_phases``), so that a
+    toe-off's burst, which can outdo a soft heel strike, neither wins nor hides one."""
     mask = ring_t.shape[0] - 1
     half_s = _impact_half_window_s(state, params)
     c = max(int(state[S_NEXT_CANDIDATE]), _ring_first(count, ring_t.shape[0]))
     while c < count and ring_t[c & mask] <= up_to_s:
-        walking = _is_walking(state, ring_t[c & mask], params)
-        if _is_impact(ring_t, ring_w[:, 1] if walking else ring_v, c, count, half_s):
+        tc = ring_t[c & mask]
+        walking = _is_walking(state, tc, params)
+        # Not on a foot: the phase test reads the shank's tilt in the swing.
+        by_phase = walking and params[21] == 0.0
+        if by_phase and tc > up_to_s - phase_delay_s:
+            break
+        if by_phase:
+            impact = ring_w[c & mask, W_HEEL_STRIKE] > 0.0 and _is_impact(
+                ring_t, ring_w[:, W_HEEL_STRIKE], c, count, half_s
+            )
+        else:
+            signal = ring_w[:, W_ENVELOPE] if walking else ring_v
+            impact = _is_impact(ring_t, signal, c, count, half_s)
+        if impact:
             n_out = _take_impact(
                 state, ring_t, ring_v, ring_w, c, count, walking, params, out, n_out
             )
@@ -720,12 +873,12 @@ def leg_kernel(
     """Contacts of the sensor leg from a shank, ankle or foot accelerometer.
 
     Each stride has one impact: the largest high-passed acceleration magnitude (walking: its
-    smoothed envelope) within most of a stride either side (see ``_impact_half_window_s``),
-    above a threshold that follows the level of recent impacts; foot-on from it as
-    ``_take_impact`` says. A contact is emitted when the next impact is taken (or after the
-    longest stride without one), its foot-off read from the signal after it
-    (``_close_leg_contact``). ``ring_v`` holds the high-passed magnitude (g), ``ring_w`` the
-    low-passed vertical acceleration (g) and the envelope (g).
+    smoothed envelope, toe-offs left out by ``_judge_phases``) within most of a stride either
+    side (see ``_impact_half_window_s``), above a threshold that follows the level of recent
+    impacts; foot-on from it as ``_take_impact`` says. A contact is emitted when the next
+    impact is taken (or after the longest stride without one), its foot-off read from the
+    signal after it (``_close_leg_contact``). ``ring_v`` holds the high-passed magnitude (g),
+    ``ring_w`` the signals named by the ``W_*`` columns.
     """
     max_gap_s = params[0]
     inv_gravity_tau_s = 1.0 / params[1]
@@ -755,25 +908,44 @@ def leg_kernel(
             energy += y * y
         energy /= STANDARD_GRAVITY * STANDARD_GRAVITY
         v = _vertical_g(o, acc, i)
+        magnitude = 0.0
+        for k in range(n_channels):
+            magnitude += acc[i, k] * acc[i, k]
+        magnitude = math.sqrt(magnitude) / STANDARD_GRAVITY
         if fresh:
             state[S_SMOOTH_V] = v
+            state[S_SMOOTH_MAG] = magnitude
             state[S_ENVELOPE] = energy
         else:
             dt = ti - last_t
-            state[S_SMOOTH_V] += min(1.0, 2.0 * math.pi * smooth_hz * dt) * (v - state[S_SMOOTH_V])
+            smooth = min(1.0, 2.0 * math.pi * smooth_hz * dt)
+            state[S_SMOOTH_V] += smooth * (v - state[S_SMOOTH_V])
+            state[S_SMOOTH_MAG] += smooth * (magnitude - state[S_SMOOTH_MAG])
             state[S_ENVELOPE] += min(1.0, 2.0 * math.pi * envelope_hz * dt) * (
                 energy - state[S_ENVELOPE]
             )
-        slot = int(state[S_RING_COUNT]) & mask
-        ring_w[slot, 0] = state[S_SMOOTH_V]
-        ring_w[slot, 1] = math.sqrt(state[S_ENVELOPE])
+        previous = int(state[S_RING_COUNT]) - 1
+        slot = (previous + 1) & mask
+        envelope = math.sqrt(state[S_ENVELOPE])
+        ring_w[slot, W_VERTICAL] = state[S_SMOOTH_V]
+        ring_w[slot, W_ENVELOPE] = envelope
+        ring_w[slot, W_MAGNITUDE] = state[S_SMOOTH_MAG]
+        ring_w[slot, W_VERTICAL_SUM] = (
+            0.0
+            if fresh
+            else ring_w[previous & mask, W_VERTICAL_SUM] + state[S_SMOOTH_V] * (ti - last_t)
+        )
+        ring_w[slot, W_HEEL_STRIKE] = envelope
         count = _push_ring(state, ring_t, ring_v, ti, math.sqrt(energy), mask)
+        _judge_phases(state, ring_t, ring_w, count, params)
 
         if not math.isnan(state[S_PENDING_ON]) and ti - state[
             S_PENDING_ON
         ] >= max_stride_s + _impact_half_window_s(state, params):
             # No next impact within the longest stride: a pause.
-            n_out = _close_leg_contact(state, ring_t, ring_w, count, math.nan, params, out, n_out)
+            n_out = _close_leg_contact(
+                state, ring_t, ring_v, ring_w, count, math.nan, params, out, n_out
+            )
 
         # Judge every sample once the window after it is complete (at the start of a segment
         # the window before is cut short). A counter, not "the sample half a window back":
@@ -785,6 +957,7 @@ def leg_kernel(
             ring_w,
             count,
             ti - _impact_half_window_s(state, params),
+            params[28],
             params,
             out,
             n_out,
@@ -809,13 +982,22 @@ def leg_finish(
     if count > 0:
         mask = ring_t.shape[0] - 1
         n_out = _judge_candidates(
-            state, ring_t, ring_v, ring_w, count, ring_t[(count - 1) & mask], params, out, n_out
+            state,
+            ring_t,
+            ring_v,
+            ring_w,
+            count,
+            ring_t[(count - 1) & mask],
+            0.0,
+            params,
+            out,
+            n_out,
         )
     if math.isnan(state[S_PENDING_ON]) or count == 0:
         state[S_PENDING_ON] = math.nan
         return n_out
     n_before = n_out
-    n_out = _close_leg_contact(state, ring_t, ring_w, count, math.nan, params, out, n_out)
+    n_out = _close_leg_contact(state, ring_t, ring_v, ring_w, count, math.nan, params, out, n_out)
     # Kept only if its foot-off came before the end: one that may still be going on is
     # dropped, not guessed.
     if out[n_before, 2] > ring_t[(count - 1) & (ring_t.shape[0] - 1)]:

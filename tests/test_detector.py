@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import tracemalloc
 from functools import cache
 from typing import Any
@@ -20,6 +21,7 @@ from cadence.errors import ConfigurationError
 from cadence.filters import butter2_sos
 from cadence.scoring import ContactScore, score_contacts
 from cadence.trace import Trace, Truth, read_trace, read_truth, truth_path_for
+from sim.synthetic import RunnerConfig, simulate
 
 SACRUM_TRIALS = ("t00", "t03", "t06", "t12", "t18", "t20", "t25", "t30")
 STREAMED_TRACES = (
@@ -230,6 +232,102 @@ def test_leg_impact_is_the_peak_of_the_high_passed_magnitude() -> None:
     for contact in contacts:
         after_on = (tr.t >= contact.on_s) & (tr.t <= contact.on_s + 0.15)
         assert contact.impact_g == pytest.approx(magnitude_g[after_on].max(), rel=1e-9)
+
+
+def test_a_foot_sensor_ends_stance_at_the_push_off_out_of_the_still_phase() -> None:
+    tr = trace("wmf-foot-run")
+    contacts = detect(tr).contacts
+    strides = np.diff([c.on_s for c in contacts])
+    duty = np.array([c.gct_s for c in contacts[:-1]]) / strides
+    # Running stance is about 30-38 % of the stride; until the foot's still phase was read,
+    # the shank's method put foot-off near half the stride.
+    assert 0.30 <= float(np.median(duty)) <= 0.38
+    acc_g = np.linalg.norm(tr.acc, axis=1) / 9.80665
+    for contact in contacts[:-1]:
+        # Foot-off is the top of the push-off: the foot is no longer at rest.
+        at_off = np.abs(tr.t - contact.off_s) <= 0.015
+        assert acc_g[at_off].max() > LegParameters().foot_push_off_g
+
+
+def test_synthetic_foot_contacts_agree_with_their_template() -> None:
+    # The synthetic foot's template assumes stance is 35 % of the stride: a consistency
+    # check of the foot-off, not force-plate truth.
+    run = simulate(RunnerConfig(duration_s=40.0, placement="foot", seed=3))
+    result = detect(run.trace)
+    score = score_contacts(
+        run.truth.foot_on_s,
+        run.truth.foot_off_s,
+        np.array([c.on_s for c in result.contacts]),
+        np.array([c.off_s for c in result.contacts]),
+        steps_per_contact=2,
+    )
+    assert score.n_found >= 0.99 * score.n_true
+    assert abs(score.gct_bias_ms) <= 30.0
+
+
+def walking_shank(stride_s: float = 1.1, n_strides: int = 20) -> tuple[np.ndarray, np.ndarray]:
+    """A shank walking at 109 steps/min: stance (1 g along the shank, still) from each heel
+    strike to 60 % of the stride, then the swing (the shank tilted: 0.45 g along it). The
+    toe-off's burst is nearly twice the heel strike's, as in soft-footed walkers."""
+    fs_hz = 100.0
+    t = np.arange(0.0, n_strides * stride_s + 1.0, 1.0 / fs_hz)
+    stance = np.mod(t, stride_s) < 0.6 * stride_s
+    burst = np.zeros_like(t)
+    for k in range(n_strides + 1):
+        for start_s, amplitude_g in ((k * stride_s, 0.5), ((k + 0.6) * stride_s, 0.9)):
+            after = t - start_s
+            inside = (after >= 0.0) & (after < 0.15)
+            ringing = np.exp(-after[inside] / 0.04) * np.sin(2.0 * np.pi * 35.0 * after[inside])
+            burst[inside] += amplitude_g * ringing
+    noise = np.random.default_rng(0).normal(0.0, 0.02, (t.size, 2))
+    acc_g = np.column_stack(
+        [
+            np.where(stance, 1.0, 0.45) + burst,
+            0.6 * burst + noise[:, 0],
+            np.where(stance, 0.0, 0.8) + noise[:, 1],
+        ]
+    )
+    return t, 9.80665 * acc_g
+
+
+def test_a_walking_toe_off_is_not_taken_for_the_heel_strike() -> None:
+    stride_s = 1.1
+    t, acc = walking_shank(stride_s)
+    heel_strikes = np.arange(21) * stride_s
+
+    def foot_ons(parameters: LegParameters) -> np.ndarray:
+        contacts = detect_contacts(t, acc, fs_hz=100.0, placement="shank", parameters=parameters)
+        return np.array([c.on_s for c in contacts.contacts])
+
+    def off_heel_strikes(on_s: np.ndarray) -> np.ndarray:
+        return np.array([np.abs(heel_strikes - x).min() for x in on_s])
+
+    # The stride estimate needs two strides to know the walk; from then on, heel strikes.
+    on_s = foot_ons(LegParameters())
+    settled = on_s[on_s > 2.5 * stride_s]
+    assert settled.size >= 17
+    assert off_heel_strikes(settled).max() < 0.05
+    assert np.all(np.diff(settled) == pytest.approx(stride_s, abs=0.03))
+    # Judged by the bursts alone, every contact would be a toe-off.
+    blind = foot_ons(LegParameters(walking_stance_min_g=-math.inf))
+    assert off_heel_strikes(blind[blind > 2.5 * stride_s]).min() > 0.4
+
+
+@settings(max_examples=8, deadline=None)
+@given(sizes=st.lists(st.integers(min_value=1, max_value=300), min_size=1, max_size=40))
+def test_walking_by_stride_phase_streams_in_any_chunks_as_batch(sizes: list[int]) -> None:
+    t, acc = walking_shank()
+    walk = Trace(
+        source="walking shank",
+        metadata={"placement": "shank", "fs_hz": "100"},
+        t=t,
+        acc=acc,
+        acc_axes=("x", "y", "z"),
+        gyro=np.empty((t.size, 0)),
+        gyro_axes=(),
+    )
+    repeated = (sizes * (t.size // max(1, sum(sizes)) + 1))[: t.size]
+    assert stream(walk, repeated) == detect(walk)
 
 
 def test_a_gap_in_a_leg_stream_is_reported_and_never_bridged() -> None:
