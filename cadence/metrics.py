@@ -22,6 +22,9 @@ RECORD_STALE_S = 10.0
 STOPPED_SPEED_MPS = 0.3
 # Without a running flag, a step rate this high is running (walking tops out near 130-140 spm).
 RUNNING_CADENCE_SPM = 140.0
+# A second that ends this long after the last sample is in a hole in the data: nothing is known
+# of the runner then ("unknown"), which is not the same as standing still.
+NO_DATA_S = 1.0
 
 
 class MetricsTracker:
@@ -56,7 +59,7 @@ class MetricsTracker:
         self._record: SummaryRecord | None = None
         self._last_gap_end_s = -math.inf
         self._next_tick_s: float | None = None
-        self._steps_total = 0
+        self._steps_total = 0.0
 
     def add_contacts(self, contacts: Iterable[Contact]) -> None:
         for contact in contacts:
@@ -67,6 +70,10 @@ class MetricsTracker:
             self._steps_total += self._steps_per_contact
 
     def add_record(self, record: SummaryRecord) -> None:
+        # A footpod counts no steps: integrate its cadence over the time since the last record.
+        last = self._record
+        if last is not None and last.cadence_spm and 0 < record.t_s - last.t_s <= RECORD_STALE_S:
+            self._steps_total += last.cadence_spm / 60.0 * (record.t_s - last.t_s)
         self._record = record
 
     def add_gap(self, gap: StreamGap) -> None:
@@ -75,19 +82,31 @@ class MetricsTracker:
         self._record = None
         self._last_gap_end_s = gap.end_s
 
-    def tick(self, now_s: float) -> list[Metrics]:
-        """Metrics for every whole second of stream time up to ``now_s`` not yet reported."""
+    @property
+    def next_tick_s(self) -> float | None:
+        """The next second to report; None until the first ``tick`` sets the clock."""
+        return self._next_tick_s
+
+    def tick(self, now_s: float, *, data_until_s: float | None = None) -> list[Metrics]:
+        """Metrics for every whole second of stream time up to ``now_s`` not yet reported.
+
+        The first call starts the clock: the first second reported is the one after it.
+        ``data_until_s`` is the time of the last sample seen; seconds that end in a hole in
+        the data after it are reported as "unknown".
+        """
         if self._next_tick_s is None:
             self._next_tick_s = float(math.floor(now_s)) + 1.0
         out: list[Metrics] = []
         while self._next_tick_s <= now_s:
-            out.append(self._metrics_at(self._next_tick_s))
+            out.append(self._metrics_at(self._next_tick_s, data_until_s))
             self._next_tick_s += 1.0
         return out
 
-    def _metrics_at(self, t_s: float) -> Metrics:
+    def _metrics_at(self, t_s: float, data_until_s: float | None) -> Metrics:
         while self._contacts and self._contacts[0].on_s <= t_s - self.window_s:
             self._contacts.popleft()
+        if data_until_s is not None and t_s - data_until_s > NO_DATA_S:
+            return Metrics(t_s=t_s, activity="unknown", steps_total=round(self._steps_total))
         if self._record is not None and t_s - self._record.t_s <= RECORD_STALE_S:
             return self._from_record(t_s, self._record)
         return self._from_contacts(t_s)
@@ -98,23 +117,23 @@ class MetricsTracker:
         if not recent or t_s - recent[-1].on_s > max_interval_s:
             stopped = t_s - self._last_gap_end_s > max_interval_s
             activity: Activity = "stopped" if stopped else "unknown"
-            return Metrics(t_s=t_s, activity=activity, steps_total=self._steps_total)
+            return Metrics(t_s=t_s, activity=activity, steps_total=round(self._steps_total))
         if len(recent) < 2:
-            return Metrics(t_s=t_s, activity="unknown", steps_total=self._steps_total)
+            return Metrics(t_s=t_s, activity="unknown", steps_total=round(self._steps_total))
         span_s = recent[-1].on_s - recent[0].on_s
         step_s = span_s / ((len(recent) - 1) * self._steps_per_contact)
         gct_s = statistics.median(c.gct_s for c in recent)
-        # A leg-mounted contact lasts a fraction of its own stride, i.e. of two steps.
-        duty = gct_s / step_s
+        duty = gct_s / (2.0 * step_s)
         impacts = [c.impact_g for c in recent if c.impact_g is not None]
         return Metrics(
             t_s=t_s,
-            activity="running" if duty < 1.0 else "walking",
+            # Running has a flight phase: each foot is down for less than half its stride.
+            activity="running" if duty < 0.5 else "walking",
             cadence_spm=60.0 / step_s,
             gct_ms=gct_s * 1000.0,
             duty_factor=duty,
             impact_g=statistics.median(impacts) if impacts else None,
-            steps_total=self._steps_total,
+            steps_total=round(self._steps_total),
         )
 
     def _from_record(self, t_s: float, record: SummaryRecord) -> Metrics:
@@ -134,7 +153,7 @@ class MetricsTracker:
             activity = "unknown"
         duty = None
         if record.gct_ms is not None and cadence:
-            duty = record.gct_ms / 1000.0 * cadence / 60.0
+            duty = record.gct_ms / 1000.0 * cadence / 120.0  # contact time / stride time
         return Metrics(
             t_s=t_s,
             activity=activity,
@@ -143,4 +162,5 @@ class MetricsTracker:
             duty_factor=duty,
             step_length_m=step_length,
             speed_mps=speed,
+            steps_total=round(self._steps_total),
         )

@@ -12,6 +12,7 @@ from contextlib import AsyncExitStack
 from typing import Protocol
 
 import numpy as np
+import numpy.typing as npt
 
 from cadence.contacts import Contact, Gap
 from cadence.detector import ContactDetector
@@ -85,6 +86,8 @@ class Pipeline:
             )
         self._metrics = MetricsTracker(leg_mounted=leg_mounted)
         self._rules = rules
+        self._last_source_gap: StreamGap | None = None
+        self._last_sample_s: float | None = None
         self._sinks = tuple(sinks)
         self._recorder = recorder
         self.totals: RunTotals | None = None
@@ -103,6 +106,7 @@ class Pipeline:
             self._metrics.add_record(event)
             self._tick(event.t_s)
         elif isinstance(event, StreamGap):
+            self._last_source_gap = event
             self._metrics.add_gap(event)
             self._emit(event)
         elif isinstance(event, SourceStatus):
@@ -118,17 +122,39 @@ class Pipeline:
             raise ConfigurationError(f"{self.info.name}: a footpod source sent samples")
         # The detector and the recording get the same m/s² values, so a recording analysed
         # later gives exactly the contacts found live.
-        acc_ms2 = chunk.acc_g * STANDARD_GRAVITY_MS2
+        t, acc_ms2 = chunk.t_s, chunk.acc_g * STANDARD_GRAVITY_MS2
         if self._recorder is not None:
-            self._recorder.record_samples(chunk.t_s, acc_ms2)
+            self._recorder.record_samples(t, acc_ms2)
         if self.totals is not None:
             self.totals.samples += len(chunk)
-        update = self._detector.update(chunk.t_s, acc_ms2)
+        if t.size == 0:
+            return
+        if self._metrics.next_tick_s is None:
+            self._metrics.tick(float(t[0]))  # starts the per-second clock at the first sample
+        # Second T is reported once every sample up to T, and none after it, went through the
+        # detector: the metrics and alerts are then the same however the stream is chunked.
+        start = 0
+        while True:
+            due = self._metrics.next_tick_s
+            assert due is not None
+            stop = int(np.searchsorted(t, due, side="right"))
+            if stop > start:
+                self._detect(t[start:stop], acc_ms2[start:stop])
+                start = stop
+            if stop == t.size and t[-1] < due:
+                return
+            self._tick(due, data_until_s=self._last_sample_s)
+
+    def _detect(self, t: npt.NDArray[np.float64], acc_ms2: npt.NDArray[np.float64]) -> None:
+        assert self._detector is not None
+        update = self._detector.update(t, acc_ms2)
+        self._last_sample_s = float(t[-1])
         self._emit_detector(update.contacts, update.gaps)
-        self._tick(float(np.max(chunk.t_s)))
 
     def _emit_detector(self, contacts: Sequence[Contact], gaps: Sequence[Gap]) -> None:
         for gap in gaps:
+            if self._source_gap_covers(gap):
+                continue  # the source already marked this hole
             stream_gap = StreamGap(gap.start_s, gap.end_s, "no samples")
             self._metrics.add_gap(stream_gap)
             self._emit(stream_gap)
@@ -136,8 +162,12 @@ class Pipeline:
         for contact in contacts:
             self._emit(contact)
 
-    def _tick(self, now_s: float) -> None:
-        for metrics in self._metrics.tick(now_s):
+    def _source_gap_covers(self, gap: Gap) -> bool:
+        marked = self._last_source_gap
+        return marked is not None and marked.start_s < gap.end_s <= marked.end_s
+
+    def _tick(self, now_s: float, *, data_until_s: float | None = None) -> None:
+        for metrics in self._metrics.tick(now_s, data_until_s=data_until_s):
             self._emit(metrics)
             if self._rules is not None:
                 for alert in self._rules.update(metrics):

@@ -112,3 +112,41 @@ async def test_link_drop_is_marked_with_a_gap_and_no_samples_inside(trace: Trace
 def test_bad_options_are_refused_at_construction(trace: Trace, options: dict[str, object]) -> None:
     with pytest.raises(ConfigurationError):
         TraceReplay(trace, **options)  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="module")
+def coached_run(tmp_path_factory: pytest.TempPathFactory) -> Trace:
+    """Four synthetic minutes: good running, a low-cadence minute with a dropout, good again."""
+    from sim.synthetic import RunnerConfig, simulate
+
+    config = RunnerConfig(
+        duration_s=240.0,
+        cadence_points=((0.0, 172.0), (90.0, 172.0), (95.0, 156.0), (170.0, 156.0), (175.0, 172.0)),
+        dropouts=((120.0, 4.0),),
+        seed=5,
+    )
+    return simulate(config).trace
+
+
+@pytest.mark.parametrize("chunk", [1, 13, (5, 300), 10_000_000])
+async def test_metrics_and_alerts_do_not_depend_on_chunking(
+    coached_run: Trace, chunk: int | tuple[int, int]
+) -> None:
+    from cadence.alerts import AlertRules
+    from cadence.profile import RunnerProfile
+
+    async def run(chunk_samples: int | tuple[int, int]) -> tuple[list[object], list[object]]:
+        rules = AlertRules(profile=RunnerProfile(target_cadence_spm=168.0))
+        replay = TraceReplay(coached_run, speed=None, chunk_samples=chunk_samples, seed=9)
+        totals = await run_pipeline(replay, rules=rules)
+        return list(totals.metrics), list(totals.alerts)
+
+    reference_metrics, reference_alerts = await run(20)
+    metrics, alerts = await run(chunk)
+    assert metrics == reference_metrics
+    assert alerts == reference_alerts
+    assert [a.kind for a in alerts if a.state == "raised"] == ["low_cadence"]
+    assert metrics[0].t_s == np.floor(coached_run.t[0]) + 1.0
+    in_hole = [m for m in metrics if 121.5 <= m.t_s <= 123.0]
+    assert in_hole
+    assert all(m.activity == "unknown" for m in in_hole)
