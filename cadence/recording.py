@@ -18,9 +18,11 @@ reported and skipped by :func:`read_recording`.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import csv
 import io
 import json
+import logging
 import math
 import os
 import queue
@@ -62,6 +64,9 @@ RECORDING_VERSION = 1
 
 _EVENT_COLUMNS = ("t_s", "event", "end_s", "detail")
 _STOP: Final = object()
+# Lines a file that cannot be written keeps for a later try (about a minute of 500 Hz samples).
+MAX_WAITING_LINES = 30_000
+logger = logging.getLogger(__name__)
 _Row = TypeVar("_Row")
 
 
@@ -107,13 +112,10 @@ class Recorder:
         self._error: BaseException | None = None
 
     async def __aenter__(self) -> Self:
+        # Nothing is created until the source is open (start): a sensor that cannot be reached
+        # leaves no empty session behind.
         if (self.folder / SESSION_FILE).exists():
             raise ConfigurationError(f"{self.folder}: already holds a recording; choose another")
-        self.folder.mkdir(parents=True, exist_ok=True)
-        self._thread = threading.Thread(
-            target=self._write_loop, name="cadence-recorder", daemon=True
-        )
-        self._thread.start()
         return self
 
     async def __aexit__(
@@ -122,6 +124,8 @@ class Recorder:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
+        if self._thread is None:
+            return  # never started: nothing was recorded
         self._session["ended_at"] = _now_iso()
         # Cancelled is how a runner stops a live run (Ctrl-C): a clean end, not a crash.
         stopped = exc_type is not None and issubclass(exc_type, asyncio.CancelledError)
@@ -134,13 +138,17 @@ class Recorder:
             self._session["ended_by"] = f"error: {exc_type.__name__}: {exc}"
         self._queue.put((SESSION_FILE, dict(self._session)))
         self._queue.put(_STOP)
-        if self._thread is not None:
-            await asyncio.to_thread(self._thread.join)
+        await asyncio.to_thread(self._thread.join)
         if self._error is not None:
             raise self._error
 
     def start(self, info: SourceInfo) -> None:
-        """Describe the source; called once, before any data."""
+        """Describe the source and start writing; called once, before any data."""
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self._thread = threading.Thread(
+            target=self._write_loop, name="cadence-recorder", daemon=True
+        )
+        self._thread.start()
         self._session = {
             "format": RECORDING_FORMAT,
             "version": RECORDING_VERSION,
@@ -204,13 +212,20 @@ class Recorder:
 
 
 class _FolderWriter:
-    """Formats rows per file and writes them as whole lines on flush."""
+    """Formats rows per file and writes them as whole lines on flush.
+
+    A file that cannot be written (disk full, no permission) does not stop the others: its
+    lines wait for the next flush, one warning names the file and the error, and only past
+    ``MAX_WAITING_LINES`` are its oldest lines given up (counted, and reported at the end).
+    """
 
     def __init__(self, folder: Path, *, fsync: bool) -> None:
         self.folder = folder
         self.fsync = fsync
         self._files: dict[str, io.TextIOWrapper] = {}
         self._pending: dict[str, list[str]] = {}
+        self._failing: set[str] = set()
+        self.lost_lines: dict[str, int] = {}
 
     def add(self, name: str, payload: object) -> None:
         if name == SESSION_FILE:
@@ -235,28 +250,58 @@ class _FolderWriter:
         for name, lines in self._pending.items():
             if not lines:
                 continue
-            file = self._files.get(name)
-            if file is None:
-                file = open(self.folder / name, "a", encoding="utf-8", newline="")  # noqa: SIM115
-                self._files[name] = file
-            file.write("".join(lines))
-            file.flush()
-            if self.fsync:
-                os.fsync(file.fileno())
+            try:
+                self._write(name, "".join(lines))
+            except OSError as error:
+                self._fail(name, error)
+                excess = len(lines) - MAX_WAITING_LINES
+                if excess > 0:
+                    del lines[:excess]
+                    self.lost_lines[name] = self.lost_lines.get(name, 0) + excess
+                continue
             lines.clear()
+            if name in self._failing:
+                self._failing.discard(name)
+                logger.warning("recording: %s is being written again", self.folder / name)
 
     def close(self) -> None:
-        try:
-            self.flush()
-        finally:
-            for file in self._files.values():
+        self.flush()
+        for name, lines in self._pending.items():
+            if lines:
+                self.lost_lines[name] = self.lost_lines.get(name, 0) + len(lines)
+        for name, count in self.lost_lines.items():
+            logger.warning("recording: %d lines of %s could not be written", count, name)
+        for file in self._files.values():
+            with contextlib.suppress(OSError):
                 file.close()
+
+    def _write(self, name: str, text: str) -> None:
+        file = self._files.get(name)
+        if file is None:
+            file = open(self.folder / name, "a", encoding="utf-8", newline="")  # noqa: SIM115
+            self._files[name] = file
+        file.write(text)
+        file.flush()
+        if self.fsync:
+            os.fsync(file.fileno())
+
+    def _fail(self, name: str, error: OSError) -> None:
+        if name not in self._failing:
+            self._failing.add(name)
+            logger.warning(
+                "recording: cannot write %s (%s); keeping its lines and trying again",
+                self.folder / name,
+                error.strerror or error,
+            )
 
     def _write_session(self, session: dict[str, Any]) -> None:
         # Replace atomically: a kill mid-write leaves the previous complete version.
         temporary = self.folder / f".{SESSION_FILE}.tmp"
-        temporary.write_text(json.dumps(session, indent=2) + "\n", encoding="utf-8")
-        os.replace(temporary, self.folder / SESSION_FILE)
+        try:
+            temporary.write_text(json.dumps(session, indent=2) + "\n", encoding="utf-8")
+            os.replace(temporary, self.folder / SESSION_FILE)
+        except OSError as error:
+            self._fail(SESSION_FILE, error)
 
 
 def _now_iso() -> str:

@@ -177,3 +177,34 @@ def test_analyze_reads_a_recording_folder(
     report = json.loads(capsys.readouterr().out)
     assert len(report["contacts"]) == len(totals.contacts)
     assert report["contacts"][0]["on_s"] == pytest.approx(totals.contacts[0].on_s, abs=1e-3)
+
+
+async def test_a_source_that_cannot_open_leaves_no_session_behind(tmp_path: Path) -> None:
+    folder = tmp_path / "never"
+    with pytest.raises(FileNotFoundError):
+        await run_pipeline(TraceReplay(tmp_path / "missing.csv"), recorder=Recorder(folder))
+    assert not folder.exists()
+
+
+async def test_a_file_that_cannot_be_written_does_not_stop_the_others(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    folder = tmp_path / "s"
+    folder.mkdir()
+    (folder / SAMPLES_FILE).mkdir()  # stands for a file the disk refuses
+    with caplog.at_level("WARNING", logger="cadence.recording"):
+        totals = await run_pipeline(
+            TraceReplay(bundled_trace(TRACE), speed=None),
+            rules=ScriptedRules(),
+            recorder=Recorder(folder, flush_interval_s=0.05),
+        )
+    cannot = [r for r in caplog.records if "cannot write" in r.getMessage()]
+    assert len(cannot) == 1  # one warning, not one per flush
+    assert SAMPLES_FILE in cannot[0].getMessage()
+    assert any("could not be written" in r.getMessage() for r in caplog.records)
+    (folder / SAMPLES_FILE).rmdir()
+    recording = read_recording(folder)
+    assert recording.complete
+    assert recording.samples is None
+    assert recording.contacts == totals.contacts
+    assert recording.alerts == totals.alerts
