@@ -10,6 +10,7 @@ import argparse
 import importlib
 import json
 import logging
+import os
 import sys
 import warnings
 from collections.abc import Iterator, Sequence
@@ -25,6 +26,8 @@ if TYPE_CHECKING:
     from cadence.trace import Trace
 
 PROG = "cadence"
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report it
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE
 DEMO_TRACE = "alcantara-sacrum-run-t03"
 # Subcommand modules under cadence.commands, in the order ``--help`` lists them.
 COMMAND_MODULES: tuple[str, ...] = (
@@ -48,8 +51,15 @@ def main(argv: list[str] | None = None) -> int:
             return result
     except CadenceError as error:
         return _fail(str(error))
+    except BrokenPipeError:
+        # The reader went away (`cadence analyze ... | head`): nothing left to say to it.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_BROKEN_PIPE
     except OSError as error:
         return _fail(_describe_os_error(error))
+    except KeyboardInterrupt:
+        print(f"{PROG}: stopped", file=sys.stderr)
+        return EXIT_INTERRUPTED
 
 
 def build_parser() -> argparse.ArgumentParser:

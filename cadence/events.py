@@ -110,8 +110,8 @@ class Metrics:
     """The runner's figures for one second of the run, over a short trailing window.
 
     ``t_s`` is the end of the second. ``duty_factor`` is the standard one: a foot's contact
-    time over its stride time (below 0.5 when there is a flight phase, i.e. running). ``impact_g`` is the median peak acceleration at
-    foot-on where the detector measures it.
+    time over its stride time (below 0.5 when there is a flight phase, i.e. running).
+    ``impact_g`` is the median peak acceleration at foot-on where the detector measures it.
     """
 
     t_s: float

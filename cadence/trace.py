@@ -489,6 +489,8 @@ def _drop_rows_out_of_time(rows: _Rows) -> None:
     t = rows.values[:, 0]
     latest_before = np.maximum.accumulate(t)[:-1]
     out_of_time = np.concatenate(([False], t[1:] <= latest_before))
+    if not out_of_time.any():
+        return  # only exact repeats, now gone
     first = int(np.argmax(out_of_time))
     value, latest = t[first], latest_before[first - 1]
     problem = (

@@ -208,3 +208,32 @@ async def test_a_file_that_cannot_be_written_does_not_stop_the_others(
     assert recording.samples is None
     assert recording.contacts == totals.contacts
     assert recording.alerts == totals.alerts
+
+
+def test_ctrl_c_ends_a_replay_cleanly_with_its_totals_and_a_complete_recording(
+    tmp_path: Path,
+) -> None:
+    folder = tmp_path / "stopped"
+    command = [
+        sys.executable, "-m", "cadence.cli", "replay", str(bundled_trace("wmf-foot-run")),
+        "--speed", "4", "--record", str(folder), "--no-progress", "--no-console", "--no-audio",
+    ]  # fmt: skip
+    log = tmp_path / "replay.log"
+    with open(log, "wb") as output:
+        process = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT)
+    try:
+        _wait_for_contacts(folder / CONTACTS_FILE, process, log, at_least=5)
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=30) == 0, log.read_text()
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    printed = log.read_text()
+    assert "stopped" in printed
+    assert "contacts" in printed
+    assert "Traceback" not in printed
+    recording = read_recording(folder)
+    assert recording.complete
+    assert recording.session["ended_by"] == "stopped"
+    assert len(recording.contacts) >= 5

@@ -254,6 +254,14 @@ def test_exact_duplicate_sample_is_dropped_silently(tmp_path: Path) -> None:
     np.testing.assert_array_equal(trace.t, [float(row.split(",")[0]) for row in ROWS])
 
 
+def test_a_bad_row_among_repeated_samples_is_named_as_it_is(tmp_path: Path) -> None:
+    bad = ROWS[3].replace(ROWS[3].split(",")[1], "abc", 1)
+    path = with_rows(tmp_path, [*ROWS[:5], ROWS[4], bad, *ROWS[5:]])
+    with pytest.warns(TraceFormatWarning, match="not a number in column") as caught:
+        read_trace(path)
+    assert "time goes backwards" not in str(caught[0].message)
+
+
 def test_more_than_half_bad_raises(tmp_path: Path) -> None:
     rows = [row + ",0" if i % 3 else row for i, row in enumerate(ROWS)]
     path = with_rows(tmp_path, rows)

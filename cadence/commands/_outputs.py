@@ -4,6 +4,7 @@ profile and alert rules, and the sinks (console, audio, MQTT)."""
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
 from dataclasses import dataclass, replace
@@ -30,14 +31,25 @@ class Outputs:
     profile_had_baseline: bool
 
 
+def positive_float(text: str) -> float:
+    """An argparse type: a finite number above 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"must be above 0: {text!r}")
+    return value
+
+
 def add_output_arguments(parser: argparse.ArgumentParser) -> None:
     from cadence.profile import DEFAULT_PROFILE_PATH
 
     coach = parser.add_argument_group("coaching")
     coach.add_argument(
         "--profile", type=Path, default=DEFAULT_PROFILE_PATH, metavar="FILE",
-        help=f"runner profile (default {DEFAULT_PROFILE_PATH}; without one, the first minutes "
-        "of running are learnt as the baseline and saved there)",
+        help=f"runner profile (default {DEFAULT_PROFILE_PATH}); without a baseline in it, the "
+        "first minutes of running are learnt as one, and `cadence run` saves it there",
     )  # fmt: skip
     coach.add_argument(
         "--target", type=float, metavar="SPM", help="target cadence for this run (steps/min)"

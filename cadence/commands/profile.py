@@ -5,8 +5,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Callable, Sequence
-from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
@@ -15,10 +13,6 @@ from cadence.profile import DEFAULT_PROFILE_PATH, RunnerProfile, load_profile, s
 
 if TYPE_CHECKING:
     from cadence.events import Metrics
-    from cadence.metrics import MetricsTracker
-
-# A time and what to feed the tracker then.
-Event = tuple[float, Callable[[], object]]
 
 
 def register(subcommands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -140,11 +134,7 @@ def run_learn(args: argparse.Namespace) -> int:
         min_running_s=args.min_running_s,
         source=str(args.recording),
     )
-    is_fit = args.recording.suffix.lower() == ".fit"
-    metrics = (
-        fit_metrics(args.recording) if is_fit else trace_metrics(args.recording, args.placement)
-    )
-    for item in metrics:
+    for item in recording_metrics(args.recording, args.placement):
         if learner.update(item) is not None:
             break
     try:
@@ -157,55 +147,14 @@ def run_learn(args: argparse.Namespace) -> int:
     return 0
 
 
-def trace_metrics(trace_path: Path, placement: str | None) -> list[Metrics]:
-    """Per-second metrics of a trace CSV: detector contacts and gaps fed in time order."""
-    from cadence.detector import detect_contacts
-    from cadence.events import StreamGap
-    from cadence.metrics import MetricsTracker
-    from cadence.summary import placement_is_leg
-    from cadence.trace import read_trace
+def recording_metrics(path: Path, placement: str | None) -> list[Metrics]:
+    """Per-second metrics of a recorded run, through the same pipeline as a live run."""
+    import asyncio
 
-    trace = read_trace(trace_path)
-    where = placement or trace.placement
-    if not where:
-        raise ConfigurationError(
-            f"{trace_path}: the trace does not say where the sensor was worn: pass --placement"
-        )
-    if trace.t.size == 0:
-        raise ConfigurationError(f"{trace_path}: the trace has no samples")
-    update = detect_contacts(
-        trace.t, trace.acc, fs_hz=trace.fs_hz, placement=where, up_vector=trace.up_vector
-    )
-    tracker = MetricsTracker(leg_mounted=placement_is_leg(where))
-    events: list[Event] = [
-        (g.start_s, partial(tracker.add_gap, StreamGap(g.start_s, g.end_s, "no samples")))
-        for g in update.gaps
-    ]
-    events += [(c.on_s, partial(tracker.add_contacts, [c])) for c in update.contacts]
-    return _in_time_order(tracker, events, float(trace.t[0]), float(trace.t[-1]))
+    from cadence.commands._sources import offline_source
+    from cadence.pipeline import run_pipeline
 
-
-def fit_metrics(fit_path: Path) -> list[Metrics]:
-    """Per-second metrics of a FIT activity: its records and gaps fed in time order."""
-    from cadence.fit import read_fit
-    from cadence.metrics import MetricsTracker
-
-    activity = read_fit(fit_path)
-    tracker = MetricsTracker()
-    events: list[Event] = [(g.start_s, partial(tracker.add_gap, g)) for g in activity.gaps]
-    events += [(r.t_s, partial(tracker.add_record, r)) for r in activity.records]
-    return _in_time_order(tracker, events, 0.0, activity.records[-1].t_s)
-
-
-def _in_time_order(
-    tracker: MetricsTracker, events: Sequence[Event], start_s: float, end_s: float
-) -> list[Metrics]:
-    """Tick the tracker up to each event before applying it (a gap first at a tie)."""
-    out = tracker.tick(start_s)
-    for time_s, apply in sorted(events, key=lambda event: event[0]):
-        out += tracker.tick(time_s)
-        apply()
-    return out + tracker.tick(end_s)
+    return asyncio.run(run_pipeline(offline_source(path), placement=placement)).metrics
 
 
 def describe(out: TextIO, profile: RunnerProfile, path: Path) -> None:

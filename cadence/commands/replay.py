@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import math
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
-from cadence.commands._outputs import add_output_arguments, build_outputs
-from cadence.errors import ConfigurationError
+from cadence.commands._outputs import add_output_arguments, build_outputs, positive_float
+from cadence.commands._stopping import run_until_stopped
 
 if TYPE_CHECKING:
     from cadence.events import RunTotals
@@ -30,7 +31,11 @@ def register(subcommands: argparse._SubParsersAction[argparse.ArgumentParser]) -
     replay.add_argument("trace", type=Path, metavar="TRACE", help="trace CSV file")
     pace = replay.add_mutually_exclusive_group()
     pace.add_argument(
-        "--speed", type=float, default=1.0, metavar="N", help="N times real time (default 1)"
+        "--speed",
+        type=positive_float,
+        default=1.0,
+        metavar="N",
+        help="N times real time (default 1)",
     )
     pace.add_argument("--fast", action="store_true", help="as fast as possible")
     replay.add_argument("--placement", metavar="P", help="override the trace's placement")
@@ -46,14 +51,14 @@ def register(subcommands: argparse._SubParsersAction[argparse.ArgumentParser]) -
     )
     replay.add_argument(
         "--jitter-ms",
-        type=float,
+        type=_not_negative,
         default=0.0,
         metavar="MS",
         help="deliver each chunk up to MS later than its last sample",
     )
     replay.add_argument(
         "--loss",
-        type=float,
+        type=_probability,
         default=0.0,
         metavar="P",
         help="probability that a chunk is lost (0 to 1)",
@@ -79,6 +84,7 @@ def register(subcommands: argparse._SubParsersAction[argparse.ArgumentParser]) -
 
 
 def run_replay(args: argparse.Namespace) -> int:
+    from cadence.events import RunTotals
     from cadence.pipeline import run_pipeline
     from cadence.recording import Recorder
     from sim.replay import TraceReplay
@@ -98,19 +104,25 @@ def run_replay(args: argparse.Namespace) -> int:
     if show_progress is None:
         show_progress = sys.stderr.isatty() and not args.console
 
-    async def main() -> RunTotals:
+    totals = RunTotals()
+
+    async def main() -> bool:
         progress = (
             asyncio.create_task(_show_progress(replay, sys.stderr), name="cadence-progress")
             if show_progress
             else None
         )
         try:
-            return await run_pipeline(
-                replay,
-                placement=args.placement,
-                rules=outputs.rules,
-                sinks=outputs.sinks,
-                recorder=recorder,
+            return await run_until_stopped(
+                run_pipeline(
+                    replay,
+                    placement=args.placement,
+                    rules=outputs.rules,
+                    sinks=outputs.sinks,
+                    recorder=recorder,
+                    totals=totals,
+                ),
+                name="cadence-replay",
             )
         finally:
             if progress is not None:
@@ -118,7 +130,8 @@ def run_replay(args: argparse.Namespace) -> int:
                 await asyncio.gather(progress, return_exceptions=True)
                 _draw_progress(replay, sys.stderr, done=True)
 
-    totals = asyncio.run(main())
+    if asyncio.run(main()):
+        print("stopped")
     _print_totals(totals, replay, args.record)
     return 0
 
@@ -172,6 +185,30 @@ def _link_drop(text: str) -> object:
         drop = LinkDrop(float(start), float(seconds))
     except ValueError:
         raise argparse.ArgumentTypeError(f"not START:SECONDS: {text!r}") from None
-    if not drop.duration_s > 0:
-        raise ConfigurationError(f"--drop {text}: SECONDS must be > 0")
+    if not (drop.duration_s > 0 and math.isfinite(drop.start_s + drop.duration_s)):
+        raise argparse.ArgumentTypeError(f"SECONDS must be above 0: {text!r}")
     return drop
+
+
+def _not_negative(text: str) -> float:
+    value = _number(text)
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more: {text!r}")
+    return value
+
+
+def _probability(text: str) -> float:
+    value = _number(text)
+    if not 0 <= value < 1:
+        raise argparse.ArgumentTypeError(f"must be from 0 up to (not including) 1: {text!r}")
+    return value
+
+
+def _number(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"not a finite number: {text!r}")
+    return value

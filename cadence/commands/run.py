@@ -10,13 +10,18 @@ import argparse
 import asyncio
 import os
 import re
-import signal
 import tempfile
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from cadence.commands._outputs import add_output_arguments, build_outputs, save_learnt_baseline
+from cadence.commands._outputs import (
+    add_output_arguments,
+    build_outputs,
+    positive_float,
+    save_learnt_baseline,
+)
+from cadence.commands._stopping import run_until_stopped
 
 if TYPE_CHECKING:
     from cadence.events import RunTotals
@@ -64,7 +69,9 @@ def register(subcommands: argparse._SubParsersAction[argparse.ArgumentParser]) -
     ble.add_argument(
         "--range-g", type=int, default=8, metavar="G", help="PMD range in g (default 8)"
     )
-    run.add_argument("--speed", type=float, default=None, metavar="N", help="replay N times faster")
+    run.add_argument(
+        "--speed", type=positive_float, default=None, metavar="N", help="replay N times faster"
+    )
     run.add_argument("--placement", metavar="P", help="where the sensor is worn")
     run.add_argument(
         "--record", type=Path, metavar="DIR",
@@ -96,8 +103,8 @@ def run_live(args: argparse.Namespace) -> int:
         recorder = Recorder(folder) if folder is not None else None
         totals = RunTotals()
 
-        async def coach() -> None:
-            run = asyncio.create_task(
+        stopped = asyncio.run(
+            run_until_stopped(
                 run_pipeline(
                     source,
                     placement=args.placement,
@@ -108,19 +115,9 @@ def run_live(args: argparse.Namespace) -> int:
                 ),
                 name="cadence-run",
             )
-            # Ctrl-C ends the run cleanly: the source is left, sinks flush, the recording closes.
-            loop = asyncio.get_running_loop()
-            loop.add_signal_handler(signal.SIGINT, run.cancel)
-            loop.add_signal_handler(signal.SIGTERM, run.cancel)
-            try:
-                await run
-            except asyncio.CancelledError:
-                print("\nstopped")
-            finally:
-                loop.remove_signal_handler(signal.SIGINT)
-                loop.remove_signal_handler(signal.SIGTERM)
-
-        asyncio.run(coach())
+        )
+        if stopped:
+            print("\nstopped")
         _print_end(totals, folder)
         saved = None if args.demo else save_learnt_baseline(outputs)
     if saved is not None:
