@@ -33,6 +33,7 @@ from cadence.datasets import bundled_traces
 from cadence.detector import detect_contacts
 from cadence.scoring import ContactScore, cadence_spm, score_contacts
 from cadence.trace import Trace, Truth, read_trace, read_truth, truth_path_for
+from cadence.units import STANDARD_GRAVITY_MS2
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATA_DIRS = (REPO_ROOT.parent / "shared" / "data" / "traces",)
@@ -212,7 +213,7 @@ def still_pct(trace: Trace, start_s: float, end_s: float) -> float:
     windows = np.arange(start_s, end_s - STILL_WINDOW_S, STILL_WINDOW_S)
     if windows.size == 0:
         return math.nan
-    magnitude_g = np.linalg.norm(trace.acc, axis=1) / 9.80665
+    magnitude_g = np.linalg.norm(trace.acc, axis=1) / STANDARD_GRAVITY_MS2
     bounds = np.searchsorted(trace.t, np.append(windows, windows[-1] + STILL_WINDOW_S))
     still = [
         magnitude_g[lo:hi].std() < STILL_STD_G

@@ -6,7 +6,7 @@ instrumented treadmill at fixed speed and slope with different step rates, so wi
 speed does not: exactly the "longer steps at the same speed" of overstriding.
 
 For every trial the candidate indicators are taken per contact from the raw signal
-(cadence.overstride.stance_features) and summarised by their median; once at the force-plate
+(benchmarks/stance_features.py) and summarised by their median; once at the force-plate
 contacts (truth) and once at the contacts the streaming detector finds. Printed:
 
 1. per (speed, slope) group with 3+ trials: the Spearman rank correlation of each indicator
@@ -31,9 +31,9 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 from scipy.stats import spearmanr
+from stance_features import body_axes_g, stance_features
 
 from cadence.detector import detect_contacts
-from cadence.overstride import body_axes_g, stance_features
 from cadence.trace import read_trace, read_truth, truth_path_for
 
 REPO_ROOT = Path(__file__).resolve().parents[1]

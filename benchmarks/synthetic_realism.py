@@ -32,12 +32,12 @@ import numpy.typing as npt
 from scipy.signal import welch
 
 from cadence.trace import Trace, Truth, read_trace, read_truth
+from cadence.units import STANDARD_GRAVITY_MS2
 from sim._waveforms import (
     FOOT_DUTY,
     FOOT_FOOT_ON_LEAD_S,
     LEG_FLIGHT_POINTS,
     LEG_STANCE_POINTS,
-    STANDARD_GRAVITY,
     TEMPLATES,
     TRUNK_FLIGHT_POINTS,
     TRUNK_STANCE_POINTS,
@@ -73,7 +73,13 @@ class Cycles:
 
 def from_truth(trace: Trace, on: FloatArray, off: FloatArray, up_sign: FloatArray) -> Cycles:
     return Cycles(
-        trace.acc * up_sign / STANDARD_GRAVITY, trace.t, trace.fs_hz, on[:-1], off[:-1], on[1:], 0
+        trace.acc * up_sign / STANDARD_GRAVITY_MS2,
+        trace.t,
+        trace.fs_hz,
+        on[:-1],
+        off[:-1],
+        on[1:],
+        0,
     )
 
 
@@ -86,7 +92,7 @@ def from_impacts(trace: Trace, rotate: bool) -> Cycles:
     on = impacts[:-1][keep] - FOOT_FOOT_ON_LEAD_S
     next_on = impacts[1:][keep] - FOOT_FOOT_ON_LEAD_S
     off = on + FOOT_DUTY * (next_on - on)
-    return Cycles(acc / STANDARD_GRAVITY, trace.t, trace.fs_hz, on, off, next_on, 0)
+    return Cycles(acc / STANDARD_GRAVITY_MS2, trace.t, trace.fs_hz, on, off, next_on, 0)
 
 
 def mean_cycle(cycles: Sequence[Cycles], stance_points: int, flight_points: int) -> FloatArray:

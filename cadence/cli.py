@@ -20,7 +20,8 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 from cadence.contacts import Contact
 from cadence.errors import CadenceError, ConfigurationError, TraceFormatWarning
-from cadence.summary import Summary, placement_is_leg, summarize
+from cadence.placement import placement_is_leg
+from cadence.summary import Summary, summarize
 
 if TYPE_CHECKING:
     from cadence.trace import Trace

@@ -32,7 +32,7 @@ from cadence import _kernels
 from cadence.contacts import Contact, DetectorUpdate, Gap, Leg
 from cadence.errors import ConfigurationError
 from cadence.filters import butter2_sos
-from cadence.summary import placement_is_leg
+from cadence.placement import placement_is_leg
 
 MIN_FS_HZ: Final = 20.0
 MAX_FS_HZ: Final = 2000.0

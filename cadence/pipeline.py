@@ -30,12 +30,11 @@ from cadence.events import (
     SummaryRecord,
 )
 from cadence.metrics import MetricsTracker
+from cadence.placement import placement_is_leg
 from cadence.recording import Recorder
 from cadence.sinks import Sink
 from cadence.source import Source
-from cadence.summary import placement_is_leg
-
-STANDARD_GRAVITY_MS2 = 9.80665
+from cadence.units import STANDARD_GRAVITY_MS2
 
 
 class AlertRuleSet(Protocol):

@@ -13,19 +13,6 @@ from cadence.events import Metrics
 # About twice a slow walking step: longer than this between foot-ons means the runner stopped.
 DEFAULT_MAX_STEP_INTERVAL_S = 2.0
 
-LEG_PLACEMENTS = ("shank", "tibia", "ankle", "foot", "shoe")
-TRUNK_PLACEMENTS = (
-    "sacrum",
-    "lower_back",
-    "back",
-    "hip",
-    "waist",
-    "pelvis",
-    "trunk",
-    "phone",
-    "chest",
-)
-
 
 @dataclass(frozen=True, slots=True)
 class Summary:
@@ -98,23 +85,6 @@ def _breaks_bout(
         return True
     # Steps may be missing inside a gap, so the interval across it is not one step.
     return any(gap.start_s < contact.on_s and gap.end_s > previous.on_s for gap in gaps)
-
-
-def placement_is_leg(placement: str) -> bool:
-    """True for leg placements (shank, ankle, foot, ...), False for trunk ones (sacrum, hip, ...).
-
-    Names are matched case-insensitively by how they start, so ``Shank-left``, ``footpod`` or
-    ``hip_right`` work too.
-    """
-    name = placement.strip().lower().replace("-", "_").replace(" ", "_")
-    if name.startswith(LEG_PLACEMENTS):
-        return True
-    if name.startswith(TRUNK_PLACEMENTS):
-        return False
-    raise ConfigurationError(
-        f"unknown placement {placement!r}: use a leg placement ({', '.join(LEG_PLACEMENTS)}) "
-        f"or a trunk placement ({', '.join(TRUNK_PLACEMENTS)})"
-    )
 
 
 @dataclass(frozen=True, slots=True)

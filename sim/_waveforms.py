@@ -36,7 +36,6 @@ import numpy.typing as npt
 
 FloatArray = npt.NDArray[np.float64]
 
-STANDARD_GRAVITY: Final = 9.80665
 TRUNK_STANCE_POINTS: Final = 40
 TRUNK_FLIGHT_POINTS: Final = 20
 LEG_STANCE_POINTS: Final = 30

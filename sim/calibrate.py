@@ -20,13 +20,13 @@ import numpy as np
 import numpy.typing as npt
 
 from cadence.trace import Trace, read_trace, read_truth
+from cadence.units import STANDARD_GRAVITY_MS2
 from sim._waveforms import (
     EARLY_STANCE,
     FOOT_DUTY,
     FOOT_FOOT_ON_LEAD_S,
     LEG_FLIGHT_POINTS,
     LEG_STANCE_POINTS,
-    STANDARD_GRAVITY,
     TRUNK_FLIGHT_POINTS,
     TRUNK_STANCE_POINTS,
     early_stance_peaks_g,
@@ -80,7 +80,7 @@ def trunk_templates(trials: Sequence[Trial]) -> tuple[FloatArray, FloatArray]:
     for trial in trials:
         stance, flight = phase_average(
             trial.trace.t,
-            trial.trace.acc / STANDARD_GRAVITY,
+            trial.trace.acc / STANDARD_GRAVITY_MS2,
             trial.foot_on_s[:-1],
             trial.foot_off_s[:-1],
             trial.foot_on_s[1:],
@@ -98,7 +98,7 @@ def leg_templates(trials: Sequence[Trial], up_sign: FloatArray) -> tuple[FloatAr
     for trial in trials:
         stance, swing = phase_average(
             trial.trace.t,
-            trial.trace.acc * up_sign / STANDARD_GRAVITY,
+            trial.trace.acc * up_sign / STANDARD_GRAVITY_MS2,
             trial.foot_on_s[:-1],
             trial.foot_off_s[:-1],
             trial.foot_on_s[1:],
@@ -128,7 +128,7 @@ def foot_impacts_s(t: FloatArray, acc: FloatArray) -> FloatArray:
     """Impact peaks of |a| above FOOT_MIN_IMPACT_G, at least FOOT_MIN_STRIDE_S apart."""
     from scipy.signal import find_peaks
 
-    magnitude_g = np.linalg.norm(acc, axis=1) / STANDARD_GRAVITY
+    magnitude_g = np.linalg.norm(acc, axis=1) / STANDARD_GRAVITY_MS2
     fs_hz = 1.0 / float(np.median(np.diff(t)))
     peaks, _ = find_peaks(
         magnitude_g, height=FOOT_MIN_IMPACT_G, distance=int(FOOT_MIN_STRIDE_S * fs_hz)
@@ -153,14 +153,14 @@ def foot_templates(trace: Trace) -> tuple[FloatArray, FloatArray]:
     acc = trace.acc @ foot_frame(trace.acc).T
     on, off, next_on = foot_strides(trace.t, acc)
     return phase_average(
-        trace.t, acc / STANDARD_GRAVITY, on, off, next_on, LEG_STANCE_POINTS, LEG_FLIGHT_POINTS
+        trace.t, acc / STANDARD_GRAVITY_MS2, on, off, next_on, LEG_STANCE_POINTS, LEG_FLIGHT_POINTS
     )
 
 
 def foot_step_peaks_g(trace: Trace) -> FloatArray:
     acc = trace.acc @ foot_frame(trace.acc).T
     on, off, _ = foot_strides(trace.t, acc)
-    return early_stance_peaks_g(trace.t, acc[:, 0] / STANDARD_GRAVITY, on, off)
+    return early_stance_peaks_g(trace.t, acc[:, 0] / STANDARD_GRAVITY_MS2, on, off)
 
 
 def template_peak_g(stance: FloatArray) -> float:
@@ -173,7 +173,7 @@ def median_step_peak_g(trials: Sequence[Trial], up_sign: float = 1.0) -> float:
     peaks = [
         early_stance_peaks_g(
             trial.trace.t,
-            up_sign * trial.trace.acc[:, 0] / STANDARD_GRAVITY,
+            up_sign * trial.trace.acc[:, 0] / STANDARD_GRAVITY_MS2,
             trial.foot_on_s,
             trial.foot_off_s,
         )
@@ -216,7 +216,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     stance, flight = trunk_templates(level)
     steep_stance, _ = trunk_templates(downhill)
     print(f"\nsacrum templates from the {len(level)} level trials: {[t.name for t in level]}")
-    up_mean = np.mean([trial.trace.acc[:, 0].mean() / STANDARD_GRAVITY for trial in level])
+    up_mean = np.mean([trial.trace.acc[:, 0].mean() / STANDARD_GRAVITY_MS2 for trial in level])
     print(f"  mean up acceleration {up_mean:.3f} g")
     level_peak, steep_peak = median_step_peak_g(level), median_step_peak_g(downhill)
     print(

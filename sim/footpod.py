@@ -123,7 +123,7 @@ class RscModel:
     @classmethod
     def from_trace(cls, trace: Trace) -> RscModel:
         from cadence.detector import detect_contacts
-        from cadence.summary import placement_is_leg
+        from cadence.placement import placement_is_leg
 
         placement = trace.placement or "sacrum"
         found = detect_contacts(

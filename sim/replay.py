@@ -24,8 +24,8 @@ import numpy.typing as npt
 from cadence.errors import ConfigurationError
 from cadence.events import AccelChunk, SourceEvent, SourceInfo, SourceStatus, StreamGap
 from cadence.trace import Trace, read_trace
+from cadence.units import STANDARD_GRAVITY_MS2
 
-STANDARD_GRAVITY_MS2 = 9.80665
 # How often an as-fast-as-possible replay lets other tasks (sinks) run, in chunks.
 _YIELD_EVERY_CHUNKS = 64
 

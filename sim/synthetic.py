@@ -42,7 +42,8 @@ import numpy.typing as npt
 
 from cadence.errors import ConfigurationError, TraceFormatError
 from cadence.trace import Trace, Truth, write_trace
-from sim._waveforms import STANDARD_GRAVITY, TEMPLATES, Template
+from cadence.units import STANDARD_GRAVITY_MS2
+from sim._waveforms import TEMPLATES, Template
 
 FloatArray = npt.NDArray[np.float64]
 BoolArray = npt.NDArray[np.bool_]
@@ -361,7 +362,7 @@ def simulate(config: RunnerConfig) -> SyntheticRun:
     for column in range(acc_g.shape[1]):
         acc_g[:, column] += config.drift_g * _smooth_noise(rng, t, DRIFT_KNOT_S)
     acc_g += rng.normal(0.0, config.noise_g, acc_g.shape) if config.noise_g > 0 else 0.0
-    acc = np.clip(acc_g, -config.range_g, config.range_g) * STANDARD_GRAVITY
+    acc = np.clip(acc_g, -config.range_g, config.range_g) * STANDARD_GRAVITY_MS2
 
     trace = Trace(
         source="synthetic",

@@ -8,7 +8,8 @@ from hypothesis import strategies as st
 
 from cadence.contacts import Contact, Gap, Leg
 from cadence.errors import ConfigurationError
-from cadence.summary import placement_is_leg, summarize
+from cadence.placement import placement_is_leg
+from cadence.summary import summarize
 
 
 def regular_contacts(

@@ -16,8 +16,8 @@ from cadence.detector import detect_contacts
 from cadence.errors import ConfigurationError
 from cadence.scoring import match_contacts
 from cadence.trace import Trace, read_trace, read_truth, truth_path_for
+from cadence.units import STANDARD_GRAVITY_MS2
 from sim._waveforms import (
-    STANDARD_GRAVITY,
     TRUNK_FLIGHT_POINTS,
     TRUNK_STANCE_POINTS,
     early_stance_peaks_g,
@@ -80,10 +80,10 @@ def test_overstriding_lowers_cadence_at_the_same_speed_and_hits_harder() -> None
     # Same speed, lower cadence: longer steps and longer contacts.
     assert np.median(steps.step_length_m[flagged]) > 1.05 * np.median(steps.step_length_m[~flagged])
     assert np.median(steps.gct_s[flagged]) > np.median(steps.gct_s[~flagged]) + 0.005
-    up_g = run.trace.acc[:, 0] / STANDARD_GRAVITY
+    up_g = run.trace.acc[:, 0] / STANDARD_GRAVITY_MS2
     peaks = early_stance_peaks_g(run.trace.t, up_g, steps.foot_on_s, steps.foot_off_s)
     assert np.median(peaks[flagged]) > 1.3 * np.median(peaks[~flagged])
-    forward_g = run.trace.acc[:, 1] / STANDARD_GRAVITY
+    forward_g = run.trace.acc[:, 1] / STANDARD_GRAVITY_MS2
     braking = -early_stance_peaks_g(run.trace.t, -forward_g, steps.foot_on_s, steps.foot_off_s)
     assert np.median(braking[flagged]) < np.median(braking[~flagged]) - 0.5
 
@@ -135,11 +135,11 @@ def test_clipping_at_the_sensor_range() -> None:
     config = RunnerConfig(
         duration_s=60.0, range_g=3.0, overstrides=((0.0, 60.0),), placement="sacrum"
     )
-    acc_g = simulate(config).trace.acc / STANDARD_GRAVITY
+    acc_g = simulate(config).trace.acc / STANDARD_GRAVITY_MS2
     assert np.max(np.abs(acc_g)) <= 3.0 + 1e-12
     assert np.count_nonzero(acc_g[:, 0] >= 3.0 - 1e-12) > 50  # the impacts hit the stop
     unclipped = simulate(RunnerConfig(duration_s=60.0, overstrides=((0.0, 60.0),)))
-    assert np.max(unclipped.trace.acc[:, 0]) / STANDARD_GRAVITY > 3.5
+    assert np.max(unclipped.trace.acc[:, 0]) / STANDARD_GRAVITY_MS2 > 3.5
 
 
 def test_dropouts_leave_gaps_and_their_contacts_out_of_the_truth() -> None:
@@ -214,7 +214,7 @@ def mean_step_g(trace: Trace, on: np.ndarray, off: np.ndarray) -> np.ndarray:
     """(points, axes): mean stance then flight of a sacrum trace in g."""
     stance, flight = phase_average(
         trace.t,
-        trace.acc / STANDARD_GRAVITY,
+        trace.acc / STANDARD_GRAVITY_MS2,
         on[:-1],
         off[:-1],
         on[1:],
@@ -228,7 +228,7 @@ def test_sacrum_steps_look_like_the_real_ones() -> None:
     real = bundled_sacrum()
     real_mean = np.mean([mean_step_g(*trial) for trial in real], axis=0)
     real_peak_medians = [
-        np.median(early_stance_peaks_g(trace.t, trace.acc[:, 0] / STANDARD_GRAVITY, on, off))
+        np.median(early_stance_peaks_g(trace.t, trace.acc[:, 0] / STANDARD_GRAVITY_MS2, on, off))
         for trace, on, off in real
     ]
     run = simulate(
@@ -240,7 +240,7 @@ def test_sacrum_steps_look_like_the_real_ones() -> None:
         assert r > 0.9, f"axis {axis}: r = {r:.3f}"
     peaks = early_stance_peaks_g(
         run.trace.t,
-        run.trace.acc[:, 0] / STANDARD_GRAVITY,
+        run.trace.acc[:, 0] / STANDARD_GRAVITY_MS2,
         run.truth.foot_on_s,
         run.truth.foot_off_s,
     )
@@ -291,7 +291,7 @@ def test_simulate_command_writes_the_three_files(tmp_path: Path) -> None:
     trace = read_trace(output)
     assert trace.placement == "shank"
     assert trace.fs_hz == 200.0
-    assert np.max(np.abs(trace.acc)) <= 8 * STANDARD_GRAVITY + 1e-4
+    assert np.max(np.abs(trace.acc)) <= 8 * STANDARD_GRAVITY_MS2 + 1e-4
     assert not np.any((trace.t >= 120.0) & (trace.t < 121.5))
     steps = read_steps(tmp_path / "run.episodes.csv")
     assert steps.overstrides == ((60.0, 90.0),)

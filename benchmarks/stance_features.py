@@ -20,7 +20,8 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-STANDARD_GRAVITY_MPS2 = 9.80665
+from cadence.units import STANDARD_GRAVITY_MS2
+
 # Window after foot-on for the impact peak and the loading rate: the passive (impact) phase of
 # the vertical force lasts about the first 50 ms of stance in running.
 IMPACT_WINDOW_S = 0.05
@@ -88,7 +89,7 @@ def body_axes_g(
         unit = np.asarray(vector, dtype=np.float64)
         unit = unit / np.linalg.norm(unit)
         along = acc @ unit
-        return np.asarray((along - along.mean()) / STANDARD_GRAVITY_MPS2, dtype=np.float64)
+        return np.asarray((along - along.mean()) / STANDARD_GRAVITY_MS2, dtype=np.float64)
 
     return project(up_vector), None if forward_vector is None else project(forward_vector)
 
@@ -130,9 +131,9 @@ def stance_features(
         columns["mean"][i] = _time_mean(ts, vertical)
         columns["loading"][i] = _max_slope(ts[early], vertical[early])
         if forward_g is not None:
-            speed_change = _cumulative_integral(ts, forward_g[start:stop] * STANDARD_GRAVITY_MPS2)
+            speed_change = _cumulative_integral(ts, forward_g[start:stop] * STANDARD_GRAVITY_MS2)
             columns["braking"][i] = -min(0.0, float(speed_change.min()))
-            negative = np.minimum(forward_g[start:stop], 0.0) * STANDARD_GRAVITY_MPS2
+            negative = np.minimum(forward_g[start:stop], 0.0) * STANDARD_GRAVITY_MS2
             columns["integral"][i] = -float(_cumulative_integral(ts, negative)[-1])
     return StanceFeatures(
         on_s=ons,
