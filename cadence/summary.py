@@ -104,7 +104,8 @@ class MetricsSummary:
 
 
 def summarize_metrics(metrics: Sequence[Metrics]) -> MetricsSummary:
-    moving = [m for m in metrics if m.activity in ("running", "walking") and m.cadence_spm]
+    # A watch without a footpod may give speed but no cadence: those seconds still count.
+    moving = [m for m in metrics if m.activity in ("running", "walking")]
     cadences = [m.cadence_spm for m in moving if m.cadence_spm is not None]
     contact_ms = [m.gct_ms for m in moving if m.gct_ms is not None]
     lengths = [m.step_length_m for m in moving if m.step_length_m is not None]

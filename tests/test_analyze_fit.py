@@ -99,3 +99,15 @@ def test_not_a_fit_file_is_a_clear_error(
     bad.write_bytes(b"this is not a FIT file at all")
     assert main(["analyze", str(bad)]) == 2
     assert "bad.fit" in capsys.readouterr().err
+
+
+def test_fit_with_speed_but_no_cadence_still_counts_the_moving_time(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert main(["analyze", str(FIT_DIR / "2013-02-06-12-11-14.fit"), "--json"]) == 0
+    captured = capsys.readouterr()
+    assert "repeated or out-of-order time" in captured.err  # the file repeats 7 record times
+    report = json.loads(captured.out)
+    assert report["cadence_spm"] is None
+    assert report["moving_s"] > 0.5 * report["duration_s"]
+    assert 1.5 < report["speed_mps"] < 6.0
