@@ -28,6 +28,8 @@ import os
 import queue
 import threading
 import time
+import types
+import typing
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, fields
@@ -414,7 +416,8 @@ def _read_dicts(path: Path) -> list[dict[str, str]]:
 
 
 def _read_rows(path: Path, row_type: Callable[..., _Row]) -> list[_Row]:
-    converters = {f.name: _converter(str(f.type)) for f in fields(row_type)}  # type: ignore[arg-type]
+    hints = typing.get_type_hints(row_type)
+    converters = {name: _converter(hint) for name, hint in hints.items()}
     rows = []
     for line_number, row in enumerate(_read_dicts(path), start=2):
         try:
@@ -424,16 +427,19 @@ def _read_rows(path: Path, row_type: Callable[..., _Row]) -> list[_Row]:
     return rows
 
 
-def _converter(annotation: str) -> Callable[[str], object]:
-    optional = "None" in annotation
-    if "float" in annotation:
-        base: Callable[[str], object] = float
-    elif "int" in annotation:
+def _converter(hint: object) -> Callable[[str], object]:
+    """Text to a field's type: float, int, bool or text (Literal), each optionally None."""
+    is_union = typing.get_origin(hint) in (typing.Union, types.UnionType)
+    members = typing.get_args(hint) if is_union else (hint,)
+    optional = type(None) in members
+    kind = next(member for member in members if member is not type(None))
+    base: Callable[[str], object] = str
+    if kind is float:
+        base = float
+    elif kind is int:
         base = int
-    elif "bool" in annotation:
+    elif kind is bool:
         base = _parse_bool
-    else:
-        base = str
 
     def convert(text: str) -> object:
         if text == "" and optional:
