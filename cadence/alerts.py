@@ -4,10 +4,17 @@ Every rule works the same way (:class:`SustainedRule`): each running second gets
 (problem / fine / in the hysteresis band). An alert is *raised* when the problem covered at
 least ``raise_fraction`` of the last ``window_s`` seconds, no sooner than ``cooldown_s`` after
 the previous all clear; it is *cleared* (the "all clear") once it has lasted ``min_duration_s``
-and "fine" covered ``raise_fraction`` of the last ``clear_window_s``. Seconds that are not
-running (walking, stopped, unknown, no figures) pause the rule: they count for nothing, and a
-pause longer than ``pause_clear_s`` clears an active alert ("paused") and empties the window,
-so a runner waiting at a crossing is not told about the cadence they had before stopping.
+and "fine" covered ``raise_fraction`` of the last ``clear_window_s``.
+
+Seconds in which the runner walks or stands pause the rule: they count for nothing, and
+``pause_clear_s`` of them (since the last judged running second) clear an active alert
+("not running") and empty the window, so a runner waiting at a crossing is not told about the
+cadence they had before stopping. Seconds that cannot be judged (activity "unknown": a link
+drop, a stream gap, too few steps yet; or running without the figures a rule needs) only
+suspend the rule: they neither count as problem, fine nor pause, and an active alert stays
+active through them until data resumes and judges it again. The window is stream time, so
+after a gap it holds only the seconds judged since, and a raise needs its usual coverage of
+them.
 
 Pure: no I/O, no clock but the stream time in the metrics. ``docs/alerts.md`` gives the
 defaults' sources and the evidence behind the overstride indicators.
@@ -114,7 +121,8 @@ class SustainedRule:
         self.pause_clear_s = pause_clear_s
         self._seconds: deque[_Second] = deque()
         self._last_t_s: float | None = None
-        self._last_running_s = -math.inf
+        # Walking or stopped seconds since the last judged running second.
+        self._not_running_s = 0.0
         self._raised_at_s: float | None = None
         self._cleared_at_s = -math.inf
 
@@ -140,10 +148,13 @@ class SustainedRule:
         if weight <= 0:
             raise ConfigurationError(f"metrics out of order: t_s={t} after {self._last_t_s}")
         self._last_t_s = t
+        if metrics.activity in ("walking", "stopped"):
+            return self._pause(t, weight)
         verdict = self.judge(metrics) if metrics.activity == "running" else None
         if verdict is None:
-            return self._pause(t)
-        self._last_running_s = t
+            # Unknown or without figures: nothing to judge, and no sign the runner stopped.
+            return None
+        self._not_running_s = 0.0
         problem, value = verdict
         self._seconds.append(_Second(t, weight, problem, value))
         while self._seconds and self._seconds[0].t_s <= t - self.window_s:
@@ -161,8 +172,9 @@ class SustainedRule:
             return self._clear(t, self.cleared_message(value), value)
         return None
 
-    def _pause(self, t: float) -> Alert | None:
-        if t - self._last_running_s < self.pause_clear_s:
+    def _pause(self, t: float, weight_s: float) -> Alert | None:
+        self._not_running_s += weight_s
+        if self._not_running_s < self.pause_clear_s:
             return None
         self._seconds.clear()
         if self._raised_at_s is None:
@@ -326,7 +338,12 @@ class OverstrideRule(SustainedRule):
 
 
 def default_rules(profile: RunnerProfile) -> list[Rule]:
-    """The rules a profile supports with default settings (see docs/alerts.md)."""
+    """The rules a profile supports with default settings (see docs/alerts.md).
+
+    Low cadence is judged against :attr:`RunnerProfile.target_spm`: the explicit target, or
+    without one the baseline + ``target_raise_pct`` (5 %), so that a runner at their usual
+    cadence is told, once, to step quicker.
+    """
     rules: list[Rule] = []
     target = profile.target_spm
     if target is not None:
@@ -344,7 +361,8 @@ class AlertRules:
     ``learner`` while the rules the profile already supports run (low cadence against an
     explicit target; overstride against leg length). Once learnt, :attr:`profile` holds the
     baseline for the caller to save, and the default rules switch to it without losing an
-    active alert. Rules passed in ``rules`` are used as given. Without a target, a baseline or
+    active alert; without an explicit target, low cadence then starts against the baseline +
+    5 %. Rules passed in ``rules`` are used as given. Without a target, a baseline or
     anything to learn from, construction fails.
     """
 

@@ -91,7 +91,8 @@ class RunnerProfile:
     """Who runs: a name, an explicit target cadence and/or a baseline, and leg length.
 
     The target cadence is ``target_cadence_spm`` when set, else the baseline cadence raised by
-    ``target_raise_pct``.
+    ``target_raise_pct`` (5 % by default): on purpose above the runner's usual cadence, so
+    running as usual is "low" until they step quicker or set a target of their own.
     """
 
     name: str = "runner"

@@ -25,7 +25,7 @@ from cadence.alerts import AlertRules, LowCadenceRule, OverstrideRule
 from cadence.datasets import bundled_trace
 from cadence.detector import ContactDetector
 from cadence.errors import ConfigurationError
-from cadence.events import Alert, AlertKind, Metrics, SummaryRecord
+from cadence.events import Activity, Alert, AlertKind, Metrics, StreamGap, SummaryRecord
 from cadence.metrics import MetricsTracker
 from cadence.profile import Baseline, BaselineLearner, RunnerProfile
 from cadence.trace import read_trace, read_truth, truth_path_for
@@ -108,13 +108,16 @@ def accelerometer_metrics(
     placement: str = "sacrum",
     up_vector: tuple[float, ...] | None = (1.0, 0.0),
 ) -> list[Metrics]:
-    """Detector and metrics tracker fed one second of samples at a time, as live."""
+    """Detector and metrics tracker fed one second of samples at a time, as live (the gaps the
+    detector finds are passed on to the tracker, as the pipeline does)."""
     detector = ContactDetector(fs_hz=fs_hz, placement=placement, up_vector=up_vector)
     tracker = MetricsTracker()
     out: list[Metrics] = []
     step = int(fs_hz)
     for start in range(0, t.size, step):
         update = detector.update(t[start : start + step], acc[start : start + step])
+        for gap in update.gaps:
+            tracker.add_gap(StreamGap(gap.start_s, gap.end_s, "no samples"))
         tracker.add_contacts(update.contacts)
         out += tracker.tick(float(t[min(start + step, t.size) - 1]))
     return out
@@ -486,3 +489,129 @@ def test_an_explicit_target_is_enforced_while_the_baseline_is_learnt() -> None:
     assert_alerted_during(alerts, "low_cadence", [segments[0], segments[2]])
     assert rules.profile.target_spm == TARGET_SPM  # an explicit target stays
     assert [a for a in alerts if a.kind == "overstride" and a.t_s < learnt_at] == []
+
+
+def test_a_link_drop_inside_an_episode_neither_clears_nor_raises_again() -> None:
+    """Issue: a 20 s drop cleared both alerts as "not running" and raised them again after.
+
+    The synthetic runner at 180 spm overstrides from 270 to 400 s (10 % lower cadence at the
+    same speed, longer contacts): below the 175 spm target too. The link drops at 330-350 s.
+    """
+    episode = Segment("overstride", 270.0, 400.0)
+    drop_start_s, drop_s = 330.0, 20.0
+    config = RunnerConfig(
+        duration_s=470.0,
+        cadence_points=((0.0, 180.0),),
+        overstrides=((episode.start_s, episode.end_s),),
+        overstride_cadence_drop=0.10,
+        dropouts=((drop_start_s, drop_s),),
+        seed=21,
+    )
+    metrics = synthetic_metrics(config)
+    in_drop = [m for m in metrics if drop_start_s < m.t_s <= drop_start_s + drop_s]
+    # The drop reaches the rules as seconds whose activity cannot be judged.
+    assert len(in_drop) == drop_s
+    assert {m.activity for m in in_drop} == {"unknown"}
+    rules = AlertRules(profile=RunnerProfile(name="synthetic", target_cadence_spm=175.0))
+    alerts = alerts_of(rules, metrics)
+    assert not rules.learning
+    # One raise and one all clear each, the clear after the episode and not for the drop.
+    assert_alerted_during(alerts, "low_cadence", [episode])
+    assert_alerted_during(alerts, "overstride", [episode])
+    for alert in of_kind(alerts, "low_cadence", "cleared") + of_kind(
+        alerts, "overstride", "cleared"
+    ):
+        assert not alert.message.endswith("not running")
+
+
+def judged(*stretches: tuple[int, Activity, float | None], start_s: float = 1.0) -> list[Metrics]:
+    """Per-second Metrics: (seconds, activity, cadence) stretches one after another."""
+    out: list[Metrics] = []
+    for n, activity, cadence in stretches:
+        for _ in range(n):
+            out.append(Metrics(t_s=start_s + len(out), activity=activity, cadence_spm=cadence))
+    return out
+
+
+def low_alerts(stream: Sequence[Metrics]) -> list[tuple[str, float, str]]:
+    rule = LowCadenceRule(target_spm=190.0)  # problem below 187, fine at 190 and above
+    return [(a.state, a.t_s, a.message) for m in stream if (a := rule.update(m)) is not None]
+
+
+@pytest.mark.parametrize(
+    "gap",
+    [
+        (20, "unknown", None),  # a link drop: no data
+        (45, "unknown", None),  # a long one
+        (20, "running", None),  # running, but no cadence to judge
+    ],
+)
+def test_seconds_that_cannot_be_judged_keep_an_active_alert(
+    gap: tuple[int, Activity, float | None],
+) -> None:
+    stream = judged((30, "running", 180.0), gap, (30, "running", 180.0), (20, "running", 195.0))
+    resume_s = 31.0 + gap[0]
+    assert low_alerts(stream) == [
+        ("raised", 16.0, "Cadence low: 180, target 190"),
+        # Judged again from the 30 low seconds after the gap, then 8 of 10 fine ones.
+        ("cleared", resume_s + 30.0 + 7.0, "Cadence OK: 195"),
+    ]
+
+
+def test_a_drop_does_not_mix_old_and_new_seconds_into_a_raise() -> None:
+    # 12 low seconds before a 10 s drop and 6 after: never 16 of the last 20 s low.
+    stream = judged((12, "running", 180.0), (10, "unknown", None), (6, "running", 180.0))
+    assert low_alerts(stream) == []
+    # A raise after the drop (first second 23) needs 16 low seconds of its own.
+    stream = judged((12, "running", 180.0), (10, "unknown", None), (30, "running", 180.0))
+    assert low_alerts(stream) == [("raised", 23.0 + 15.0, "Cadence low: 180, target 190")]
+
+
+@pytest.mark.parametrize("activity", ["stopped", "walking"])
+def test_walking_or_stopping_for_the_pause_clears_even_across_a_drop(activity: Activity) -> None:
+    stopped = judged((30, "running", 180.0), (10, activity, None))
+    assert low_alerts(stopped)[1:] == [("cleared", 40.0, "Cadence alert off: not running")]
+    # 9 s is not long enough ...
+    assert low_alerts(judged((30, "running", 180.0), (9, activity, None)))[1:] == []
+    # ... and a drop in the middle neither counts nor resets the not-running seconds.
+    split = judged((30, "running", 180.0), (5, activity, None), (20, "unknown", None))
+    split += judged((5, activity, None), start_s=split[-1].t_s + 1.0)
+    assert low_alerts(split)[1:] == [("cleared", 60.0, "Cadence alert off: not running")]
+
+
+def test_without_a_target_running_at_the_baseline_is_low_cadence_once() -> None:
+    """The default target is the learnt baseline + 5 % (the retraining intent): a runner who
+    keeps their usual cadence hears one "Cadence low" naming that target, and nothing more
+    until they step 7 % quicker."""
+    quicker_s = 420.0
+    config = RunnerConfig(
+        duration_s=500.0,
+        cadence_points=((0.0, 180.0), (quicker_s - 1.0, 180.0), (quicker_s, 1.07 * 180.0)),
+        seed=22,
+    )
+    metrics = synthetic_metrics(config)
+    rules = AlertRules(profile=RunnerProfile(name="no target"))
+    alerts: list[Alert] = []
+    learnt_at: float | None = None
+    for m in metrics:
+        alerts += rules.update(m)
+        if learnt_at is None and not rules.learning:
+            learnt_at = m.t_s
+    assert learnt_at is not None
+    assert learnt_at < quicker_s - 2 * ALERT_LATENCY_S
+    baseline = rules.profile.baseline
+    assert baseline is not None
+    assert baseline.cadence_spm == pytest.approx(180.0, abs=1.5)
+    target = rules.profile.target_spm
+    assert target == pytest.approx(1.05 * baseline.cadence_spm)
+    assert [(a.kind, a.state) for a in alerts] == [
+        ("low_cadence", "raised"),
+        ("low_cadence", "cleared"),
+    ]
+    raised, cleared = alerts
+    assert learnt_at < raised.t_s <= learnt_at + ALERT_LATENCY_S
+    assert raised.message == f"Cadence low: {raised.value:.0f}, target {target:.0f}"
+    assert raised.threshold == pytest.approx(target)
+    assert raised.value == pytest.approx(baseline.cadence_spm, abs=1.5)
+    assert quicker_s < cleared.t_s <= quicker_s + ALERT_LATENCY_S
+    assert cleared.message.startswith("Cadence OK")

@@ -24,7 +24,7 @@ from numpy.typing import NDArray
 from cadence.errors import ConfigurationError
 from cadence.events import Alert, Metrics
 from cadence.sinks import Sink
-from cadence.sinks.audio import AudioSink, find_player
+from cadence.sinks.audio import AudioSink, find_player, wav_duration_s
 from cadence.sinks.tones import (
     render_click_block,
     render_cue,
@@ -191,6 +191,10 @@ def test_sink_arguments_are_checked() -> None:
         AudioSink(sample_rate_hz=1000)
     with pytest.raises(ConfigurationError, match="player"):
         AudioSink(player=())
+    with pytest.raises(ConfigurationError, match="player_grace_s"):
+        AudioSink(player_grace_s=0.0)
+    with pytest.raises(ConfigurationError, match="speech_timeout_s"):
+        AudioSink(speech_timeout_s=math.nan)
 
 
 # --- the sink, with real commands as players -------------------------------------------------
@@ -216,6 +220,14 @@ async def wait_until(condition: object, timeout_s: float = 20.0) -> None:
 
 def alert(kind: str, state: str = "raised", message: str = "") -> Alert:
     return Alert(t_s=1.0, kind=kind, state=state, message=message)  # type: ignore[arg-type]
+
+
+async def handle(sink: AudioSink, *alerts: Alert) -> None:
+    """Publish the alerts and wait until the sink has dealt with every one of them."""
+    done = sink.handled + len(alerts)
+    for item in alerts:
+        sink.publish(item)
+    await wait_until(lambda: sink.handled == done)
 
 
 async def test_alerts_reach_the_player_as_their_cues(tmp_path: Path) -> None:
@@ -284,7 +296,10 @@ async def test_metronome_stream_keeps_time_and_changes_rate(tmp_path: Path) -> N
 async def test_publish_does_not_wait_for_a_slow_player(tmp_path: Path) -> None:
     started = tmp_path / "player.pid"
     slow_player = ("sh", "-c", 'echo $$ > "$0"; exec sleep 60', str(started))
-    async with AudioSink(player=slow_player, speak=False, queue_size=4) as sink:
+    # A grace long enough that the player is still busy when the test looks.
+    async with AudioSink(
+        player=slow_player, speak=False, queue_size=4, player_grace_s=120.0
+    ) as sink:
         await wait_until(started.exists)  # the player is busy with the start-up probe
         for _ in range(10):
             sink.publish(alert("low_cadence"))
@@ -311,12 +326,10 @@ async def test_no_sound_card_gives_one_warning_and_the_sink_keeps_taking_alerts(
 ) -> None:
     no_card = ("sox", "-q", "-t", "wav", "-", "-t", "alsa", "hw:99,0")
     async with AudioSink(player=no_card, speak=False, metronome_spm=170.0) as sink:
-        for kind in ["low_cadence", "overstride", "low_cadence", "overstride"]:
-            sink.publish(alert(kind))
-        await wait_until(lambda: sink.handled == 4)
+        await handle(sink, *(alert(k) for k in ["low_cadence", "overstride"] * 2))
         sink.set_metronome(175.0)
-        sink.publish(alert("low_cadence", "cleared"))
-        await wait_until(lambda: sink.handled == 5)
+        await handle(sink, alert("low_cadence", "cleared"))
+        assert sink.handled == 5
     assert sink.played == 0
     assert sink.dropped == 0
     warnings = audio_warnings(caplog)
@@ -364,3 +377,116 @@ async def test_plays_through_this_machines_sound_card() -> None:
         await wait_until(lambda: sink.handled == 1)
     assert sink.silent_reason is None
     assert sink.played == 2  # the start-up probe and the cue
+
+
+def hung_player(directory: Path) -> tuple[tuple[str, ...], Path]:
+    """A player script that never finishes, and the file its child's pid is written to.
+
+    It waits on a ``sleep 60`` it started, so stopping it must take its process group.
+    """
+    directory.mkdir(exist_ok=True)
+    pid_file = directory / "sleep.pid"
+    script = directory / "hung-player"
+    script.write_text(f'#!/bin/sh\nsleep 60 &\necho $! > "{pid_file}"\nwait\n')
+    script.chmod(0o755)
+    return (str(script),), pid_file
+
+
+def alive(pid: int) -> bool:
+    """The process exists and is not a zombie waiting to be reaped."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+async def test_a_hung_player_is_stopped_with_one_warning_and_alerts_keep_draining(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    player, pid_file = hung_player(tmp_path)
+    async with AudioSink(player=player, speak=False, player_grace_s=0.5) as sink:
+        await wait_until(pid_file.exists)  # the player hangs on the start-up probe
+        pid = int(pid_file.read_text())
+        for kind in ["low_cadence", "overstride", "low_cadence"]:
+            sink.publish(alert(kind))
+        assert sink.handled == 0  # publish returned while the player hangs
+        await wait_until(lambda: sink.handled == 3)
+        assert not alive(pid)  # the player's child went with it
+        await handle(sink, alert("low_cadence", "cleared"))
+    assert sink.dropped == 0
+    assert sink.played == 0
+    warnings = audio_warnings(caplog)
+    assert len(warnings) == 1
+    assert "hung-player did not finish a sound within 0.5 s" in warnings[0]
+    assert "player_grace_s=0.5 s" in warnings[0]
+    assert not alive(pid)
+
+
+async def test_a_cue_gets_its_duration_plus_the_grace_to_play(tmp_path: Path) -> None:
+    # A player that takes 0.3 s longer than the sound: within a 1 s grace, so it plays.
+    out = tmp_path / "played"
+    out.mkdir()
+    slow = ("sh", "-c", 'cat > "$0/$(date +%s%N).wav"; sleep 0.3', str(out))
+    async with AudioSink(player=slow, speak=False, player_grace_s=1.0) as sink:
+        sink.publish(alert("overstride"))
+        await wait_until(lambda: sink.handled == 1)
+    assert sink.silent_reason is None
+    assert sink.played == 2
+
+
+async def test_a_hung_metronome_player_is_stopped_with_one_warning(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # It takes the start-up probe, then never reads the click stream.
+    directory = tmp_path / "player"
+    directory.mkdir()
+    pid_file = directory / "sleep.pid"
+    script = directory / "stuck-player"
+    script.write_text(
+        f'#!/bin/sh\nif [ -e "{pid_file}" ]; then sleep 60 & echo $! > "{pid_file}.2"; wait;'
+        f' fi\ncat > /dev/null\ntouch "{pid_file}"\n'
+    )
+    script.chmod(0o755)
+    async with AudioSink(
+        player=(str(script),), speak=False, metronome_spm=170.0, player_grace_s=0.5
+    ) as sink:
+        await wait_until(lambda: sink.silent_reason is not None)
+        pid = int(Path(f"{pid_file}.2").read_text())
+        sink.publish(alert("low_cadence"))
+        await wait_until(lambda: sink.handled == 1)
+    warnings = audio_warnings(caplog)
+    assert len(warnings) == 1
+    assert "stuck-player hung on the metronome stream (player_grace_s=0.5 s)" in warnings[0]
+    assert not alive(pid)
+
+
+async def test_a_hung_speech_command_turns_speech_off_and_cues_go_on(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    out = tmp_path / "played"
+    async with AudioSink(
+        player=capture_player(out),
+        speak=True,
+        speech_command=("sleep", "60"),
+        speech_timeout_s=0.3,
+    ) as sink:
+        sink.publish(alert("low_cadence", message="Cadence low"))
+        sink.publish(alert("overstride", message="Overstriding"))
+        await wait_until(lambda: sink.handled == 2)
+    assert sink.speech is None
+    assert sink.silent_reason is None
+    assert len(captured(out)) == 3  # probe and two cues, no speech
+    warnings = audio_warnings(caplog)
+    assert len(warnings) == 1
+    assert "speech_timeout_s=0.3 s" in warnings[0]
+
+
+def test_wav_duration_comes_from_the_format_and_size_not_the_frame_count() -> None:
+    one_second = wav_bytes(np.zeros(FS_HZ), FS_HZ)
+    assert wav_duration_s(one_second) == pytest.approx(1.0, abs=0.01)
+    # A streamed WAV (espeak-ng --stdout) carries a placeholder data size.
+    streamed = one_second[:40] + (0x7FFFFFFF).to_bytes(4, "little") + one_second[44:]
+    assert wav_duration_s(streamed) == pytest.approx(1.0, abs=0.01)
+    # Not a WAV: as long as it would be at 8 kHz 16-bit mono, the longest plausible.
+    assert wav_duration_s(b"\x01" * 32000) == pytest.approx(2.0)

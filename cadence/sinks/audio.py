@@ -10,9 +10,13 @@ Unless ``player`` names one, the first of PipeWire's ``pw-play``, PulseAudio's `
 ALSA's ``aplay`` and SoX's ``play`` found on ``PATH`` is used: every Linux install (a Raspberry
 Pi included) has one of them, and none needs a Python audio binding. At start the sink plays
 20 ms of silence; if there is no player, or it fails (no sound card, no sound server), the sink
-logs ONE warning naming why and keeps taking alerts silently for the rest of the run. Spoken
-messages are rendered by ``espeak-ng --stdout`` and played the same way; without espeak-ng the
-sink warns once and plays cues only.
+logs ONE warning naming why and keeps taking alerts silently for the rest of the run. A player
+that hangs counts as failing: each sound gets its duration + ``player_grace_s`` to finish (the
+metronome stream: ``player_grace_s`` to take each block), after which the player and whatever
+it started are killed, so a stuck sound server never silences the later alerts unannounced.
+Spoken messages are rendered by ``espeak-ng --stdout`` and played the same way; without
+espeak-ng, or when it fails or takes longer than ``speech_timeout_s``, the sink warns once and
+plays cues only.
 
 The metronome streams an endless click track into one long-running player. Beat k sits at
 sample ``origin + round(k * 60 / spm * fs)`` of that stream, so the sound card's clock, not the
@@ -25,11 +29,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import io
 import logging
 import math
 import os
 import shutil
 import signal
+import wave
 from collections.abc import Sequence
 from typing import Self
 
@@ -66,6 +72,9 @@ SPEECH_COMMAND: tuple[str, ...] = ("espeak-ng", "--stdout")
 _METRONOME_LEAD_S = 0.15
 _METRONOME_BLOCK_S = 0.05
 _PROBE_S = 0.02
+# For a sound whose header cannot be read: its length as the slowest common format, 8 kHz
+# 16-bit mono, which overestimates the duration of any real one.
+_FALLBACK_BYTES_PER_S = 16000
 
 
 def find_player() -> tuple[str, ...] | None:
@@ -102,11 +111,25 @@ async def _stop(proc: asyncio.subprocess.Process) -> None:
     await proc.wait()
 
 
-async def _run(argv: Sequence[str], stdin_bytes: bytes) -> tuple[int, bytes, bytes]:
-    """Run a command fed ``stdin_bytes``; kill it if the caller is cancelled."""
+def wav_duration_s(wav: bytes) -> float:
+    """How long a WAV sounds, from its format and size (the header's frame count may be a
+    placeholder in a streamed WAV, as espeak-ng writes it)."""
+    try:
+        with wave.open(io.BytesIO(wav), "rb") as reader:
+            bytes_per_s = reader.getframerate() * reader.getsampwidth() * reader.getnchannels()
+    except (wave.Error, EOFError):
+        bytes_per_s = 0
+    return len(wav) / (bytes_per_s if bytes_per_s > 0 else _FALLBACK_BYTES_PER_S)
+
+
+async def _run(
+    argv: Sequence[str], stdin_bytes: bytes, *, timeout_s: float
+) -> tuple[int, bytes, bytes]:
+    """Run a command fed ``stdin_bytes``; kill it on timeout (TimeoutError) or cancellation."""
     proc = await _start(argv, capture_stdout=True)
     try:
-        out, err = await proc.communicate(stdin_bytes)
+        async with asyncio.timeout(timeout_s):
+            out, err = await proc.communicate(stdin_bytes)
     except BaseException:
         await _stop(proc)
         raise
@@ -134,6 +157,11 @@ class AudioSink:
         Command that reads text on standard input and writes a WAV to standard output.
     queue_size
         Alerts waiting to be played; more are dropped and counted in ``dropped``.
+    player_grace_s
+        Time a player gets beyond a sound's duration to finish it (and the metronome stream to
+        take a block); a player that overruns it is killed and the sink goes silent.
+    speech_timeout_s
+        Time the speech command gets to render a message; overrun, spoken messages go off.
     """
 
     def __init__(
@@ -146,6 +174,8 @@ class AudioSink:
         player: Sequence[str] | None = None,
         speech_command: Sequence[str] = SPEECH_COMMAND,
         queue_size: int = 16,
+        player_grace_s: float = 3.0,
+        speech_timeout_s: float = 10.0,
     ) -> None:
         if metronome_spm is not None:
             check_metronome_spm(metronome_spm)
@@ -156,6 +186,14 @@ class AudioSink:
             raise ConfigurationError("speech_command must be a non-empty command")
         if queue_size < 1:
             raise ConfigurationError(f"queue_size must be at least 1, got {queue_size}")
+        for name, value in (
+            ("player_grace_s", player_grace_s),
+            ("speech_timeout_s", speech_timeout_s),
+        ):
+            if not (math.isfinite(value) and value > 0):
+                raise ConfigurationError(f"{name} must be a number of seconds > 0, got {value!r}")
+        self._player_grace_s = player_grace_s
+        self._speech_timeout_s = speech_timeout_s
         self._metronome_spm = metronome_spm
         self._speak = speak
         self._cue_on_clear = cue_on_clear
@@ -237,8 +275,15 @@ class AudioSink:
     async def _play(self, wav: bytes) -> None:
         if self.silent_reason is not None or self.player is None:
             return
+        timeout_s = wav_duration_s(wav) + self._player_grace_s
         try:
-            code, _, err = await _run(self.player, wav)
+            code, _, err = await _run(self.player, wav, timeout_s=timeout_s)
+        except TimeoutError:
+            self._go_silent(
+                f"{self.player[0]} did not finish a sound within {timeout_s:.1f} s (its duration"
+                f" + player_grace_s={self._player_grace_s:g} s): stopped it"
+            )
+            return
         except OSError as error:
             self._go_silent(f"cannot start {self.player[0]}: {error}")
             return
@@ -251,7 +296,12 @@ class AudioSink:
         if self.speech is None or self.silent_reason is not None or not text:
             return None
         try:
-            code, wav, err = await _run(self.speech, text.encode())
+            code, wav, err = await _run(
+                self.speech, text.encode(), timeout_s=self._speech_timeout_s
+            )
+        except TimeoutError:
+            code, wav = -1, b""
+            err = f"no answer within speech_timeout_s={self._speech_timeout_s:g} s".encode()
         except OSError as error:
             code, wav, err = -1, b"", str(error).encode()
         if code != 0 or not wav:
@@ -304,39 +354,54 @@ class AudioSink:
         lead = round(_METRONOME_LEAD_S * self._fs_hz)
         origin = written = 0
         start_s = loop.time()
+        stopped_reading = False
         try:
-            proc.stdin.write(wav_stream_header(self._fs_hz))
-            while self._metronome_spm is not None and self.silent_reason is None:
-                if self._metronome_spm != spm:
-                    origin = _next_origin(spm, self._metronome_spm, origin, written, self._fs_hz)
-                    spm = self._metronome_spm
-                samples = render_click_block(
-                    spm=spm,
-                    origin_sample=origin,
-                    start_sample=written,
-                    n_samples=block,
-                    sample_rate_hz=self._fs_hz,
-                )
-                self._metronome_changed.clear()
-                proc.stdin.write(pcm16(samples))
-                await proc.stdin.drain()
-                written += block
-                due_s = start_s + (written - lead) / self._fs_hz
-                with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout_at(due_s):
-                        await self._metronome_changed.wait()
-            proc.stdin.close()
-            _, err = await proc.communicate()
-        except (BrokenPipeError, ConnectionResetError):
-            _, err = await proc.communicate()
-            if proc.returncode == 0:
-                # Restarting a player that quits at once would spawn processes in a busy loop.
-                self._go_silent(f"{player[0]} stopped reading the metronome stream")
+            try:
+                proc.stdin.write(wav_stream_header(self._fs_hz))
+                while self._metronome_spm is not None and self.silent_reason is None:
+                    if self._metronome_spm != spm:
+                        origin = _next_origin(
+                            spm, self._metronome_spm, origin, written, self._fs_hz
+                        )
+                        spm = self._metronome_spm
+                    samples = render_click_block(
+                        spm=spm,
+                        origin_sample=origin,
+                        start_sample=written,
+                        n_samples=block,
+                        sample_rate_hz=self._fs_hz,
+                    )
+                    self._metronome_changed.clear()
+                    proc.stdin.write(pcm16(samples))
+                    # The pipe holds over a second of sound: a player that leaves it full for
+                    # the grace period has stopped playing.
+                    async with asyncio.timeout(self._player_grace_s):
+                        await proc.stdin.drain()
+                    written += block
+                    due_s = start_s + (written - lead) / self._fs_hz
+                    with contextlib.suppress(TimeoutError):
+                        async with asyncio.timeout_at(due_s):
+                            await self._metronome_changed.wait()
+                proc.stdin.close()
+            except (BrokenPipeError, ConnectionResetError):
+                stopped_reading = True
+            async with asyncio.timeout(_METRONOME_LEAD_S + self._player_grace_s):
+                _, err = await proc.communicate()
+        except TimeoutError:
+            await _stop(proc)
+            self._go_silent(
+                f"{player[0]} hung on the metronome stream "
+                f"(player_grace_s={self._player_grace_s:g} s): stopped it"
+            )
+            return
         except BaseException:
             await _stop(proc)
             raise
         if proc.returncode != 0:
             self._go_silent(f"{player[0]} exited with {proc.returncode}: {_stderr_tail(err)}")
+        elif stopped_reading:
+            # Restarting a player that quits at once would spawn processes in a busy loop.
+            self._go_silent(f"{player[0]} stopped reading the metronome stream")
 
 
 def _next_origin(old_spm: float, new_spm: float, origin: int, position: int, fs_hz: int) -> int:
