@@ -1,4 +1,4 @@
-"""How to reach an MQTT broker (address, TLS, credentials) and how long to wait between tries.
+"""How to reach an MQTT broker (address, TLS, credentials).
 
 Shared by the MQTT sink and ``cadence watch``. aiomqtt is imported only when a client is made.
 """
@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import random
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -100,26 +99,3 @@ class BrokerSettings:
         async with contextlib.AsyncExitStack() as stack:
             stack.push_async_exit(client)
             yield client
-
-
-class Backoff:
-    """Jittered exponential waits between connection attempts: initial_s, 2x, 4x ... max_s."""
-
-    def __init__(self, *, initial_s: float, max_s: float) -> None:
-        if not 0 < initial_s <= max_s:
-            raise ConfigurationError(
-                f"backoff needs 0 < initial ({initial_s} s) <= max ({max_s} s)"
-            )
-        self.initial_s = initial_s
-        self.max_s = max_s
-        self._next_s = initial_s
-
-    def next_delay_s(self) -> float:
-        """The wait before the next attempt: a random half to all of the current step."""
-        delay = self._next_s * random.uniform(0.5, 1.0)
-        self._next_s = min(self._next_s * 2.0, self.max_s)
-        return delay
-
-    def reset(self) -> None:
-        """Start again from the initial wait (after a successful connection)."""
-        self._next_s = self.initial_s

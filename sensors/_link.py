@@ -21,14 +21,15 @@ import asyncio
 import contextlib
 import logging
 import math
-import random
 import re
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final, Self, TypedDict
 
+from cadence.backoff import Backoff
 from cadence.errors import ConfigurationError, PacketError, SensorError
 from cadence.events import LinkState, SourceEvent, SourceInfo, SourceStatus, StreamGap
+from sensors._dbus import system_bus_errors
 
 if TYPE_CHECKING:
     from bleak import BleakClient
@@ -41,19 +42,6 @@ DEFAULT_QUEUE_PACKETS: Final = 1024
 CONNECT_TIMEOUT_S: Final = 10.0
 DISCONNECT_TIMEOUT_S: Final = 5.0
 _ADDRESS = re.compile(r"[0-9A-Fa-f]{2}(:[0-9A-Fa-f]{2}){5}")
-
-
-@dataclass(frozen=True, slots=True)
-class Backoff:
-    """Jittered exponential backoff: attempt ``k`` waits between half and all of
-    ``min(max_s, initial_s * 2**k)``, so many sources never retry in lock-step."""
-
-    initial_s: float
-    max_s: float
-
-    def delay_s(self, attempt: int, rng: random.Random) -> float:
-        ceiling = min(self.max_s, self.initial_s * 2.0 ** min(attempt, 60))
-        return ceiling * (0.5 + 0.5 * rng.random())
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,7 +100,8 @@ class BleSource(abc.ABC):
 
     Args (keyword-only, checked at construction):
         address: the sensor's Bluetooth address; or
-        name: its advertised name; with neither, the first device advertising the service.
+        name: its advertised name; with neither, the first device advertising the service
+            (or, for a Polar source, named like a Polar sensor: see ``_is_candidate``).
         adapter: BlueZ adapter to use (``hci0``); ``None`` for the system's default.
         silence_periods: this many expected periods without data count as a dropped link.
         backoff_initial_s, backoff_max_s: reconnect delays, doubling from the first to the cap.
@@ -160,13 +149,12 @@ class BleSource(abc.ABC):
         self.name = name
         self.adapter = adapter
         self.silence_periods = float(silence_periods)
-        self.backoff = Backoff(backoff_initial_s, backoff_max_s)
+        self.backoff = Backoff(initial_s=backoff_initial_s, max_s=backoff_max_s, seed=seed)
         self.find_timeout_s = find_timeout_s
         self.bad_packets = 0
         self.overflowed_packets = 0
         self.drops = 0
         self.connections = 0
-        self._rng = random.Random(seed)
         self._queue: asyncio.Queue[_Item | None] = asyncio.Queue()
         self._queue_limit = DEFAULT_QUEUE_PACKETS
         self._problems_logged: set[str] = set()
@@ -181,6 +169,7 @@ class BleSource(abc.ABC):
         self._failure: Exception | None = None
         self._gap_reason: str | None = None
         self._last_data_s: float | None = None
+        self.connected_at_s: float | None = None  # stream time the latest link came up
 
     # -- Source protocol ----------------------------------------------------------------------
 
@@ -295,9 +284,11 @@ class BleSource(abc.ABC):
             self._problems_logged.add(kind)
             logger.warning(message, *args)
 
-    def _put_change(self, state: LinkState, detail: str) -> None:
-        now = asyncio.get_running_loop().time()
-        self._queue.put_nowait(_LinkChange(state, detail, self.stream_time_s(now)))
+    def _put_change(self, state: LinkState, detail: str, t_s: float | None = None) -> None:
+        """Queue a link status stamped ``t_s`` (stream seconds; default: now)."""
+        if t_s is None:
+            t_s = self.stream_time_s(asyncio.get_running_loop().time())
+        self._queue.put_nowait(_LinkChange(state, detail, t_s))
 
     # -- the link -----------------------------------------------------------------------------
 
@@ -306,15 +297,20 @@ class BleSource(abc.ABC):
             return device.address.upper() == self.address.upper()
         if self.name is not None:
             return (advertisement.local_name or device.name) == self.name
+        return self._is_candidate(advertisement.local_name or device.name, advertisement)
+
+    def _is_candidate(self, name: str | None, advertisement: AdvertisementData) -> bool:
+        """With no address or name given: whether an advertiser is a sensor of this kind."""
         return self.service_uuid in advertisement.service_uuids
 
     async def _open(self) -> None:
         """Find the sensor, connect and set it up; raises SensorError or a bleak error."""
         from bleak import BleakClient, BleakScanner
 
-        device = await BleakScanner.find_device_by_filter(
-            self._matches, timeout=self.find_timeout_s, **bluez_args(self.adapter)
-        )
+        with system_bus_errors():
+            device = await BleakScanner.find_device_by_filter(
+                self._matches, timeout=self.find_timeout_s, **bluez_args(self.adapter)
+            )
         if device is None:
             raise SensorError(
                 f"no {self.kind_label} found ({self._wanted}) within {self.find_timeout_s:g} s: "
@@ -328,7 +324,11 @@ class BleSource(abc.ABC):
             timeout=CONNECT_TIMEOUT_S,
             **bluez_args(self.adapter),
         )
-        await client.connect()
+        with system_bus_errors():
+            await client.connect()
+        # "connected" is when the link came up: before the setup asks the sensor for data, so
+        # no sample can have been taken before it.
+        linked_at_s = self.stream_time_s(asyncio.get_running_loop().time())
         self._client = client
         self._device_name = device.name or device.address
         try:
@@ -338,7 +338,8 @@ class BleSource(abc.ABC):
             raise
         self.connections += 1
         self._last_arrival_s = asyncio.get_running_loop().time()
-        self._put_change("connected", f"{self._device_name} ({device.address})")
+        self.connected_at_s = linked_at_s
+        self._put_change("connected", f"{self._device_name} ({device.address})", linked_at_s)
 
     async def _close(self) -> None:
         client, self._client = self._client, None
@@ -382,9 +383,10 @@ class BleSource(abc.ABC):
             logger.info("%s: link lost (%s); reconnecting", self._device_name, reason)
             await self._close()
             self._put_change("disconnected", reason)
+            self.backoff.reset()
             attempt = 0
             while True:
-                await asyncio.sleep(self.backoff.delay_s(attempt, self._rng))
+                await asyncio.sleep(self.backoff.next_delay_s())
                 attempt += 1
                 try:
                     await self._open()

@@ -2,8 +2,13 @@
 
 A PMD frame carries the sensor's time of its *last* sample; the host only knows when the frame
 arrived, which is later by a BLE latency that varies from frame to frame (10-150 ms and more).
-:class:`SensorClock` turns each frame into per-sample *stream times* in seconds (zero = the
-first sample), such that:
+:class:`SensorClock` turns each frame into per-sample *stream times* in seconds, such that:
+
+0. **One time axis with the host.** Given ``host_start_s``, stream time is host time: the first
+   sample goes where its frame's arrival puts it (arrival less the frame's span), but not before
+   ``host_start_s`` (a source passes when the link came up, on the same axis as its link
+   statuses, so data never precedes the "connected" that announced it). Without it, stream time
+   zero is the first sample.
 
 1. **Spacing follows the sensor.** Within a run of back-to-back frames, a frame's samples are
    spread evenly between the previous frame's timestamp and its own (as the Polar SDK does): the
@@ -113,6 +118,8 @@ class SensorClock:
         max_latency_s: an arrival this much later than the fit is a clock jump.
         max_slew_ppm: the most the slew may stretch or shrink sample spacing.
         slew_time_constant_s: how fast the slew closes the gap to the fitted time.
+        host_start_s: put stream time on the host's axis (the one of ``arrival_s``), no sample
+            before this host time; ``None``: stream time zero is the first sample.
     """
 
     _GAP_TOLERANCE = 0.25  # fraction of a frame's expected span
@@ -129,6 +136,7 @@ class SensorClock:
         max_latency_s: float = 10.0,
         max_slew_ppm: float = 1000.0,
         slew_time_constant_s: float = 10.0,
+        host_start_s: float | None = None,
     ) -> None:
         for name, value in (
             ("nominal_fs_hz", nominal_fs_hz),
@@ -151,6 +159,8 @@ class SensorClock:
             )
         if not 0 <= max_slew_ppm < 1e5:
             raise ConfigurationError(f"max_slew_ppm={max_slew_ppm}: must be in 0..100000")
+        if host_start_s is not None and not math.isfinite(host_start_s):
+            raise ConfigurationError(f"host_start_s={host_start_s}: must be a finite time")
         self.nominal_fs_hz = nominal_fs_hz
         self.drift_window_s = drift_window_s
         self.envelope_bin_s = envelope_bin_s
@@ -159,6 +169,7 @@ class SensorClock:
         self.max_latency_s = max_latency_s
         self.max_slew_ppm = max_slew_ppm
         self.slew_time_constant_s = slew_time_constant_s
+        self.host_start_s = host_start_s
         self.jumps = 0
         self.gaps = 0
         self._spacing_ns = _NS_PER_S / nominal_fs_hz
@@ -170,6 +181,7 @@ class SensorClock:
         self._first_sample_s = 0.0  # sensor time of the first sample, first segment's scale
         self._stream_offset_s = 0.0
         self._offset_frozen = False
+        self._shift_s = 0.0  # emitted = internal (zero at the first sample) + shift
 
     @property
     def sensor_drift_ppm(self) -> float:
@@ -194,7 +206,7 @@ class SensorClock:
             raise ValueError(f"a frame needs at least one sample, got {n_samples}")
         if self._host_origin_s is None:
             self._host_origin_s = arrival_s
-            return self._start(timestamp_ns, n_samples)
+            return self._start(timestamp_ns, n_samples, arrival_s)
         host_s = arrival_s - self._host_origin_s
         step_ns = timestamp_ns - self._last_ns
         residual_s = host_s - self._envelope.host_s(self._sensor_s(timestamp_ns))
@@ -206,12 +218,16 @@ class SensorClock:
         """Sensor seconds from each of ``n_samples`` evenly spaced samples to the last one."""
         return self._spacing_ns / _NS_PER_S * np.arange(n_samples - 1, -1, -1, dtype=np.float64)
 
-    def _start(self, timestamp_ns: int, n_samples: int) -> NDArray[np.float64]:
+    def _start(self, timestamp_ns: int, n_samples: int, arrival_s: float) -> NDArray[np.float64]:
         self._segment_origin_ns = timestamp_ns
         back_s = self._back_from_last_s(n_samples)
         self._first_sample_s = -float(back_s[0])
         self._envelope.add(0.0, 0.0)
         self._stream_offset_s = self._envelope.host_s(self._first_sample_s)
+        if self.host_start_s is not None:
+            # Internal times count from the first sample; this puts them on the host's axis.
+            first_s = arrival_s - float(back_s[0]) * self._envelope.rate
+            self._shift_s = max(first_s, self.host_start_s)
         return self._emit(timestamp_ns, (back_s[0] - back_s) * self._envelope.rate)
 
     def _since_last_s(self, timestamp_ns: int, n_samples: int) -> NDArray[np.float64]:
@@ -255,4 +271,4 @@ class SensorClock:
     def _emit(self, timestamp_ns: int, times: NDArray[np.float64]) -> NDArray[np.float64]:
         self._last_ns = timestamp_ns
         self._last_t_s = float(times[-1])
-        return times
+        return times + self._shift_s

@@ -51,6 +51,16 @@ from cadence.errors import PacketError
 PMD_SERVICE_UUID = "fb005c80-02e7-f387-1cad-8acd2d8df0c8"
 PMD_CONTROL_UUID = "fb005c81-02e7-f387-1cad-8acd2d8df0c8"
 PMD_DATA_UUID = "fb005c82-02e7-f387-1cad-8acd2d8df0c8"
+HEART_RATE_SERVICE_UUID = "0000180d-0000-1000-8000-00805f9b34fb"
+
+
+def is_polar_name(name: str | None) -> bool:
+    """Whether an advertised name is a Polar sensor's: "Polar <model> <device id>", e.g.
+    "Polar H10 0A1B2C3D" (the rule of Polar's SDK, PolarAdvDataUtility.isPolarDevice). An H10
+    advertises Heart Rate, not necessarily the 128-bit PMD service: its name is what tells."""
+    words = (name or "").split()
+    return len(words) >= 3 and words[0] == "Polar"
+
 
 CONTROL_STREAM = "PMD control"
 DATA_STREAM = "PMD data"

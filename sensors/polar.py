@@ -4,7 +4,9 @@ On every connection: subscribe to the control point's indications (before writin
 answers never come) and to the data characteristic, ask for the ACC settings, start ACC at the
 chosen rate and range. Each data frame becomes one :class:`AccelChunk` whose times come from the
 sensor's own timestamps through a :class:`~sensors.clock.SensorClock` (kept across reconnects, so
-a drop shows as a hole in the times, and drift against the host is corrected), in g.
+a drop shows as a hole in the times, and drift against the host is corrected), in g. Sample
+times share the link statuses' axis (seconds since the source was entered): the first sample
+sits where its frame's arrival puts it, never before the "connected" status.
 """
 
 from __future__ import annotations
@@ -33,11 +35,13 @@ from sensors.pmd import (
     build_get_settings_request,
     build_start_request,
     decode_acc_frame,
+    is_polar_name,
     parse_control_response,
 )
 
 if TYPE_CHECKING:
     from bleak import BleakClient
+    from bleak.backends.scanner import AdvertisementData
 
 DATA: Final = "PMD data"
 CONTROL: Final = "PMD control"
@@ -81,7 +85,7 @@ class PolarAccelerometer(BleSource):
         self.range_g = range_g
         self.placement = placement
         self.offered_settings: dict[int, list[int]] = {}
-        self._clock = SensorClock(nominal_fs_hz=sample_rate_hz)
+        self._clock: SensorClock | None = None  # made at the first frame, kept after
         self._factor = 1.0
         self._frame_span_s = FIRST_FRAME_WAIT_S
         self._responses: asyncio.Queue[bytes] = asyncio.Queue()
@@ -154,9 +158,18 @@ class PolarAccelerometer(BleSource):
                     )
                 return response
 
+    def _is_candidate(self, name: str | None, advertisement: AdvertisementData) -> bool:
+        # An H10 need not advertise the PMD service; its name says what it is.
+        return super()._is_candidate(name, advertisement) or is_polar_name(name)
+
     def _decode(self, packet: Packet) -> Sequence[SourceEvent]:
         frame = decode_acc_frame(packet.data, packet=packet.number, factor=self._factor)
-        times = self._clock.update(frame.timestamp_ns, len(frame), packet.arrival_s)
+        if self._clock is None:
+            self._clock = SensorClock(
+                nominal_fs_hz=self.sample_rate_hz, host_start_s=self.connected_at_s
+            )
+        arrival_s = self.stream_time_s(packet.arrival_s)
+        times = self._clock.update(frame.timestamp_ns, len(frame), arrival_s)
         self._frame_span_s = len(frame) / self.sample_rate_hz
         return [AccelChunk(times, frame.acc_mg.astype(np.float64) / 1000.0)]
 

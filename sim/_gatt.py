@@ -199,8 +199,11 @@ class GattApplication:
         self.characteristics.append(characteristic)
         return characteristic
 
-    async def register(self, bus: MessageBus, adapter_path: str) -> None:
-        """Export everything and register the application and its advertisement with BlueZ."""
+    async def register(
+        self, bus: MessageBus, adapter_path: str, *, advertised: Sequence[str] | None = None
+    ) -> None:
+        """Export everything and register the application and its advertisement with BlueZ;
+        the advertisement lists ``advertised`` service UUIDs (default: every service's)."""
         for service in self.services:
             bus.export(service.path, service)
         for characteristic in self.characteristics:
@@ -208,7 +211,9 @@ class GattApplication:
         advertisement = Advertisement(
             f"{self.root}/advertisement",
             local_name=self.local_name,
-            service_uuids=[service.uuid for service in self.services],
+            service_uuids=(
+                [service.uuid for service in self.services] if advertised is None else advertised
+            ),
         )
         bus.export(advertisement.path, advertisement)
         adapter = await bluez_interface(bus, adapter_path)

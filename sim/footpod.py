@@ -180,6 +180,8 @@ class VirtualFootpod:
         rsc_interval_s: sensor time between RSC notifications.
         samples_per_frame: accelerometer samples per PMD notification.
         delta_frames: send PMD delta-compressed frames instead of raw int16 frames.
+        advertised_services: the service UUIDs its advertisement lists; ``None`` for the ones
+            it serves (RSC and PMD). A real Polar H10 advertises Heart Rate only.
     """
 
     def __init__(
@@ -191,6 +193,7 @@ class VirtualFootpod:
         rsc_interval_s: float = 1.0,
         samples_per_frame: int = 36,
         delta_frames: bool = False,
+        advertised_services: Sequence[str] | None = None,
     ) -> None:
         validate_adapter(adapter)
         if not 0 < rsc_interval_s <= 60 or not math.isfinite(rsc_interval_s):
@@ -205,6 +208,9 @@ class VirtualFootpod:
         self.rsc_interval_s = rsc_interval_s
         self.samples_per_frame = samples_per_frame
         self.delta_frames = delta_frames
+        self.advertised_services = (
+            None if advertised_services is None else [u.lower() for u in advertised_services]
+        )
         self.rsc_model = RscModel.from_trace(trace)
         self.served_rsc: list[tuple[float, RscMeasurement]] = []
         self.served_frames: list[ServedFrame] = []
@@ -235,9 +241,11 @@ class VirtualFootpod:
         from dbus_fast.aio import MessageBus
         from dbus_fast.errors import DBusError
 
+        from sensors._dbus import system_bus_errors
         from sim._gatt import ADAPTER, GattApplication, bluez_interface
 
-        bus = await MessageBus(bus_type=BusType.SYSTEM).connect()
+        with system_bus_errors():
+            bus = await MessageBus(bus_type=BusType.SYSTEM).connect()
         self._bus = bus
         adapter_path = f"/org/bluez/{self.adapter}"
         try:
@@ -259,7 +267,7 @@ class VirtualFootpod:
             self._pmd_data = app.add_characteristic(
                 pmd, PMD_DATA_UUID, ["notify"], on_subscribe=self._on_data_subscribe
             )
-            await app.register(bus, adapter_path)
+            await app.register(bus, adapter_path, advertised=self.advertised_services)
         except DBusError as error:
             bus.disconnect()
             raise SensorError(

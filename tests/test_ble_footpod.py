@@ -75,7 +75,7 @@ async def test_scan_finds_the_footpod(footpod: VirtualFootpod) -> None:
     )
     (pod,) = [sensor for sensor in found if sensor.name == FOOTPOD_NAME]
     assert pod.address == PERIPHERAL_ADDRESS
-    assert set(pod.kinds) == {"footpod", "accelerometer"}
+    assert [str(kind) for kind in pod.kinds] == ["footpod (RSC)", "accelerometer (PMD)"]
     assert isinstance(pod.rssi, int)
 
 
@@ -241,6 +241,7 @@ def test_sim_and_scan_commands(bluez: BluezEnvironment) -> None:
                 "address": PERIPHERAL_ADDRESS,
                 "rssi_dbm": sensors[0]["rssi_dbm"],
                 "kind": ["footpod", "accelerometer"],
+                "found_by": ["service", "service"],
             }
         ]
     finally:

@@ -3,28 +3,31 @@ and what the virtual footpod serves. The real-peer tests are test_ble_footpod / 
 
 from __future__ import annotations
 
-import random
 import subprocess
 import sys
 
 import numpy as np
 import pytest
+from bluez.fixtures import FOOTPOD_TRACE
 
-from cadence.errors import ConfigurationError
-from cadence.trace import Trace
-from sensors._link import Backoff
+from cadence.backoff import Backoff
+from cadence.datasets import bundled_trace
+from cadence.errors import ConfigurationError, SensorError
+from cadence.trace import Trace, read_trace
 from sensors.footpod import RscFootpod
-from sensors.pmd import PMD_SERVICE_UUID
+from sensors.pmd import HEART_RATE_SERVICE_UUID, PMD_SERVICE_UUID
 from sensors.polar import PolarAccelerometer
 from sensors.rsc import RSC_SERVICE_UUID
-from sensors.scan import sensor_kinds
-from sim.footpod import STANDARD_GRAVITY_MS2, RscModel, resample_acc_mg
+from sensors.scan import SensorKind, scan, sensor_kinds
+from sim.footpod import STANDARD_GRAVITY_MS2, RscModel, VirtualFootpod, resample_acc_mg
 
 
 def test_backoff_doubles_up_to_the_cap_with_jitter() -> None:
-    backoff = Backoff(initial_s=0.5, max_s=4.0)
-    rng = random.Random(7)
-    delays = [[backoff.delay_s(attempt, rng) for attempt in range(7)] for _ in range(200)]
+    backoff = Backoff(initial_s=0.5, max_s=4.0, seed=7)
+    delays = []
+    for _ in range(200):
+        backoff.reset()
+        delays.append([backoff.next_delay_s() for _attempt in range(7)])
     ceilings = [0.5, 1.0, 2.0, 4.0, 4.0, 4.0, 4.0]
     for attempt, ceiling in enumerate(ceilings):
         column = np.array([row[attempt] for row in delays])
@@ -33,16 +36,40 @@ def test_backoff_doubles_up_to_the_cap_with_jitter() -> None:
         # Jittered: retries of many sources spread over the upper half of the ceiling.
         assert column.max() - column.min() > 0.4 * ceiling / 2
     # Thousands of failed attempts still wait at most the cap.
-    assert backoff.delay_s(10_000, rng) <= 4.0
+    for _ in range(10_000):
+        assert backoff.next_delay_s() <= 4.0
+
+
+def test_backoff_reset_starts_again_from_the_first_wait() -> None:
+    backoff = Backoff(initial_s=1.0, max_s=60.0, seed=1)
+    for _ in range(5):
+        backoff.next_delay_s()
+    assert backoff.next_delay_s() >= 16.0  # attempt 5: ceiling 32 s
+    backoff.reset()
+    assert backoff.next_delay_s() <= 1.0
 
 
 def test_backoff_is_reproducible_with_a_seed() -> None:
-    backoff = Backoff(initial_s=1.0, max_s=30.0)
-    first = [backoff.delay_s(n, random.Random(3)) for n in range(5)]
-    again = [backoff.delay_s(n, random.Random(3)) for n in range(5)]
-    other = [backoff.delay_s(n, random.Random(4)) for n in range(5)]
-    assert first == again
-    assert first != other
+    def delays(seed: int) -> list[float]:
+        backoff = Backoff(initial_s=1.0, max_s=30.0, seed=seed)
+        return [backoff.next_delay_s() for _ in range(5)]
+
+    assert delays(3) == delays(3)
+    assert delays(3) != delays(4)
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        ({"initial_s": 0.0, "max_s": 1.0}, r"initial_s=0\.0: need a wait > 0 s"),
+        ({"initial_s": float("nan"), "max_s": 1.0}, r"initial_s=nan"),
+        ({"initial_s": 2.0, "max_s": 1.0}, r"max_s=1\.0: need a finite cap >= initial_s"),
+        ({"initial_s": 1.0, "max_s": float("inf")}, r"max_s=inf"),
+    ],
+)
+def test_backoff_arguments_are_checked(arguments: dict[str, float], message: str) -> None:
+    with pytest.raises(ConfigurationError, match=message):
+        Backoff(initial_s=arguments["initial_s"], max_s=arguments["max_s"])
 
 
 @pytest.mark.parametrize(
@@ -92,11 +119,37 @@ def test_source_info_before_connecting() -> None:
 
 
 def test_scan_kinds_from_advertised_services() -> None:
-    assert sensor_kinds([RSC_SERVICE_UUID.upper()]) == ("footpod",)
-    assert sensor_kinds([PMD_SERVICE_UUID, "0000180d-0000-1000-8000-00805f9b34fb"]) == (
-        "accelerometer",
+    assert sensor_kinds([RSC_SERVICE_UUID.upper()]) == (SensorKind("footpod"),)
+    assert sensor_kinds([PMD_SERVICE_UUID, HEART_RATE_SERVICE_UUID]) == (
+        SensorKind("accelerometer"),
     )
-    assert sensor_kinds(["0000180d-0000-1000-8000-00805f9b34fb"]) == ()
+    assert sensor_kinds([HEART_RATE_SERVICE_UUID]) == ()
+    assert [str(kind) for kind in sensor_kinds([RSC_SERVICE_UUID, PMD_SERVICE_UUID])] == [
+        "footpod (RSC)",
+        "accelerometer (PMD)",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("name", "services", "expected"),
+    [
+        # An H10 advertises Heart Rate and its name; PMD is in its GATT table, not its advert.
+        ("Polar H10 0A1B2C3D", [HEART_RATE_SERVICE_UUID], ["accelerometer (PMD, by name)"]),
+        ("Polar Sense 0A1B2C3D", [], ["accelerometer (PMD, by name)"]),
+        # Advertising PMD says it outright: no guess needed.
+        ("Polar H10 0A1B2C3D", [PMD_SERVICE_UUID], ["accelerometer (PMD)"]),
+        # Not Polar's naming rule ("Polar <model> <id>"): not listed.
+        ("Polar", [HEART_RATE_SERVICE_UUID], []),
+        ("Polar H10", [HEART_RATE_SERVICE_UUID], []),
+        ("Polaris lamp 1", [], []),
+        ("My Polar H10 0A1B2C3D", [], []),
+        (None, [HEART_RATE_SERVICE_UUID], []),
+    ],
+)
+def test_scan_knows_a_polar_sensor_by_its_name(
+    name: str | None, services: list[str], expected: list[str]
+) -> None:
+    assert [str(kind) for kind in sensor_kinds(services, name)] == expected
 
 
 def test_importing_the_sources_does_not_import_bleak() -> None:
@@ -145,3 +198,72 @@ def test_footpod_cadence_and_speed_come_from_steps_and_metadata() -> None:
         contact_on_s=contacts * 2, steps_per_contact=2, speed_mps=0, running=False, duration_s=20
     )
     assert leg.measurement_at(12.0).cadence_spm == 180  # one contact per stride, two steps
+
+
+# -- no system bus: a clear error naming where it looked --------------------------------------
+
+MISSING_BUS = "unix:path=/tmp/nonexistent-xyz"
+
+
+@pytest.fixture
+def no_system_bus(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The system bus address points at a socket that does not exist (no dbus, no BlueZ)."""
+    monkeypatch.setenv("DBUS_SYSTEM_BUS_ADDRESS", MISSING_BUS)
+
+
+def assert_names_the_bus(message: str) -> None:
+    assert f"cannot reach the system D-Bus at {MISSING_BUS} (from DBUS_SYSTEM_BUS_ADDRESS)" in (
+        message
+    )
+    assert "No such file or directory" in message
+    assert "is dbus and bluetoothd running?" in message
+    assert "sudo systemctl start bluetooth" in message
+
+
+@pytest.mark.usefixtures("no_system_bus")
+async def test_scan_without_a_system_bus_says_which_bus() -> None:
+    with pytest.raises(SensorError) as raised:
+        await scan(timeout_s=0.5)
+    assert_names_the_bus(str(raised.value))
+
+
+@pytest.mark.usefixtures("no_system_bus")
+@pytest.mark.parametrize("source_class", [RscFootpod, PolarAccelerometer])
+async def test_opening_a_source_without_a_system_bus_says_which_bus(
+    source_class: type[RscFootpod | PolarAccelerometer],
+) -> None:
+    with pytest.raises(SensorError) as raised:
+        async with source_class(find_timeout_s=0.5):
+            pass
+    assert_names_the_bus(str(raised.value))
+
+
+@pytest.mark.usefixtures("no_system_bus")
+async def test_the_virtual_footpod_without_a_system_bus_says_which_bus() -> None:
+    trace = read_trace(bundled_trace(FOOTPOD_TRACE))
+    with pytest.raises(SensorError) as raised:
+        async with VirtualFootpod(trace, adapter="hci0"):
+            pass
+    assert_names_the_bus(str(raised.value))
+
+
+@pytest.mark.usefixtures("no_system_bus")
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["scan", "--timeout", "0.5"],
+        ["sim", "footpod", "--trace", str(bundled_trace(FOOTPOD_TRACE))],
+        ["run", "--footpod", "AA:BB:CC:00:11:22"],
+    ],
+    ids=["scan", "sim-footpod", "run-footpod"],
+)
+def test_commands_without_a_system_bus_fail_naming_the_bus(
+    argv: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    from cadence.cli import main
+
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("cadence: error: ")
+    assert_names_the_bus(err)
+    assert "[Errno 2]" not in err

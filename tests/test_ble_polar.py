@@ -3,25 +3,38 @@ D-Bus, patched BlueZoo, the virtual footpod serving a bundled trace)."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 
 import numpy as np
 import pytest
 from bluez.fixtures import (
     FOOTPOD_NAME,
+    FOOTPOD_TRACE,
+    WAIT_S,
     bluez,
     close_bleak_bus,
     collect,
     footpod,
+    forget_device,
     requires_dbus,
 )
-from bluez.harness import CENTRAL_ADAPTER
+from bluez.harness import (
+    CENTRAL_ADAPTER,
+    PERIPHERAL_ADAPTER,
+    PERIPHERAL_ADDRESS,
+    BluezEnvironment,
+)
 
 from cadence.contacts import Contact
+from cadence.datasets import bundled_trace
 from cadence.detector import ContactDetector, detect_contacts
 from cadence.errors import SensorError
 from cadence.events import AccelChunk, SourceEvent, SourceStatus, StreamGap
+from cadence.trace import read_trace
+from sensors.pmd import HEART_RATE_SERVICE_UUID
 from sensors.polar import PolarAccelerometer
+from sensors.scan import scan
 from sim.footpod import SENSOR_EPOCH_NS, VirtualFootpod, served_acc
 
 pytestmark = requires_dbus
@@ -59,6 +72,11 @@ def count_samples(n: int) -> Callable[[list[SourceEvent]], bool]:
     return lambda seen: sum(len(chunk) for chunk in chunks(seen)) >= n
 
 
+FRAME_SPAN_S = 36 / FS_HZ  # the virtual footpod's frames
+SWITCH_ON_AFTER_S = 1.0
+SETUP_BOUND_S = 0.5  # link up to the first sample: PMD setup round trips on a busy machine
+
+
 def sensor_times_s(pod: VirtualFootpod, n_frames: int) -> np.ndarray:
     """Each served sample's sensor time, from the frame timestamps, relative to the first."""
     frames = pod.served_frames[:n_frames]
@@ -83,9 +101,9 @@ async def test_acc_chunks_are_the_served_samples(footpod: VirtualFootpod) -> Non
     expected = served_acc(pod, pod.served_frames[: len(got)])
     np.testing.assert_array_equal(np.rint(acc_mg), expected)
     assert np.any(expected != 0)
-    # Times come from the sensor's timestamps: exactly its 5 ms spacing, from 0.
+    # Times come from the sensor's timestamps: exactly its 5 ms spacing.
     t = np.concatenate([chunk.t_s for chunk in got])
-    np.testing.assert_allclose(t, sensor_times_s(pod, len(got)), rtol=0, atol=1e-9)
+    np.testing.assert_allclose(t - t[0], sensor_times_s(pod, len(got)), rtol=0, atol=1e-9)
     assert pod.served_frames[0].timestamp_ns > SENSOR_EPOCH_NS
 
 
@@ -102,21 +120,57 @@ async def test_ble_replay_gives_the_contacts_of_the_file(footpod: VirtualFootpod
         live.extend(detector.update(chunk.t_s, chunk.acc_g * STANDARD_GRAVITY_MS2).contacts)
     live.extend(detector.finish().contacts)
     served = served_acc(footpod, footpod.served_frames[: len(got)]) / 1000.0
+    # The sample times are the sensor's (to a nanosecond, from wherever the first sample sits
+    # on the stream's axis); batch detection runs at exactly those times, because the detector's
+    # contact times can move by microseconds when sample times change in the last bit.
+    t = np.concatenate([chunk.t_s for chunk in got])
+    np.testing.assert_allclose(t - t[0], sensor_times_s(footpod, len(got)), rtol=0, atol=1e-9)
     batch = detect_contacts(
-        sensor_times_s(footpod, len(got)),
-        served * STANDARD_GRAVITY_MS2,
-        fs_hz=FS_HZ,
-        placement="sacrum",
-        up_vector=up,
+        t, served * STANDARD_GRAVITY_MS2, fs_hz=FS_HZ, placement="sacrum", up_vector=up
     ).contacts
     assert len(batch) >= 8
-    # The same contacts: equal in number and to a nanosecond (sample times are sums of the
-    # same intervals, accumulated frame by frame on one side and computed at once on the other).
+    # The same contacts: equal in number and to a nanosecond.
     assert len(live) == len(batch)
     for name in ("on_s", "off_s", "impact_g"):
         np.testing.assert_allclose(
             [getattr(c, name) for c in live], [getattr(c, name) for c in batch], rtol=0, atol=1e-9
         )
+
+
+async def test_samples_and_link_statuses_share_one_time_axis(bluez: BluezEnvironment) -> None:
+    """Stream time zero is when the source was entered, for samples and statuses alike. The
+    sensor is switched on a second after the source starts looking for it: "connected" comes
+    late, and the first sample follows it closely; around a drop the statuses sit at the edges
+    of the gap."""
+    trace = read_trace(bundled_trace(FOOTPOD_TRACE))
+    pod = VirtualFootpod(trace, adapter=PERIPHERAL_ADAPTER, name=FOOTPOD_NAME)
+
+    async def switch_on_late() -> None:
+        await asyncio.sleep(SWITCH_ON_AFTER_S)  # the runner turns the sensor on a bit later
+        await pod.start()
+
+    switching_on = asyncio.create_task(switch_on_late(), name="switch-on-late")
+    try:
+        async with pmd_source() as source:
+            stream = aiter(source)
+            before = await collect(stream, count_samples(100))
+            assert await pod.drop_link() == 1
+            after = await collect(stream, count_samples(100))
+    finally:
+        await switching_on
+        await pod.stop()
+    statuses = [e for e in before + after if isinstance(e, SourceStatus)]
+    assert [s.state for s in statuses[:3]] == ["connected", "disconnected", "connected"]
+    connected, disconnected, reconnected = statuses[:3]
+    assert connected.t_s >= SWITCH_ON_AFTER_S
+    # The link comes up, the setup asks for ACC (a few round trips), the sensor starts sampling.
+    first_sample_s = float(chunks(before)[0].t_s[0])
+    assert connected.t_s <= first_sample_s <= connected.t_s + SETUP_BOUND_S
+    (gap,) = [event for event in after if isinstance(event, StreamGap)]
+    # The drop is noticed right after the last frame before it ...
+    assert abs(disconnected.t_s - gap.start_s) <= FRAME_SPAN_S
+    # ... and the sensor resumes sampling right after the link is back.
+    assert reconnected.t_s - FRAME_SPAN_S <= gap.end_s <= reconnected.t_s + SETUP_BOUND_S
 
 
 async def test_drop_reconnects_and_leaves_a_hole_in_time(footpod: VirtualFootpod) -> None:
@@ -174,3 +228,31 @@ async def test_a_rate_the_sensor_does_not_offer_is_a_clear_error(footpod: Virtua
         async with pmd_source(sample_rate_hz=52):
             pass
     assert not footpod.served_frames  # nothing was started
+
+
+async def test_a_polar_sensor_advertising_only_heart_rate_is_found_by_name(
+    bluez: BluezEnvironment,
+) -> None:
+    """Like a real H10: the advertisement has Heart Rate and "Polar H10 <id>", no PMD UUID.
+    Scanning lists it as a PMD accelerometer by name, and a source given neither address nor
+    name finds it and streams from it."""
+    name = "Polar H10 0A1B2C3D"
+    trace = read_trace(bundled_trace(FOOTPOD_TRACE))
+    # A sensor never seen before: no services remembered from earlier tests' footpod.
+    await forget_device(CENTRAL_ADAPTER, PERIPHERAL_ADDRESS)
+    async with VirtualFootpod(
+        trace, adapter=PERIPHERAL_ADAPTER, name=name, advertised_services=[HEART_RATE_SERVICE_UUID]
+    ):
+        found = await scan(
+            adapter=CENTRAL_ADAPTER,
+            timeout_s=WAIT_S,
+            until=lambda sensors: any(s.name == name for s in sensors),
+        )
+        (h10,) = [sensor for sensor in found if sensor.name == name]
+        assert [str(kind) for kind in h10.kinds] == ["accelerometer (PMD, by name)"]
+        async with pmd_source(name=None) as source:
+            events = await collect(aiter(source), count_samples(36))
+    (connected,) = [e for e in events if isinstance(e, SourceStatus)]
+    assert connected.state == "connected"
+    assert PERIPHERAL_ADDRESS in connected.detail
+    assert chunks(events)

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import inspect
 import json
+import re
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import aiomqtt
 import pytest
@@ -23,13 +24,16 @@ from _broker import (
 from hypothesis import given
 from hypothesis import strategies as st
 
+from cadence.alerts import LowCadenceRule
 from cadence.contacts import Contact
 from cadence.errors import ConfigurationError
 from cadence.events import Alert, Metrics, SourceStatus, StreamGap
 from cadence.mqtt_codec import (
     SCHEMA_VERSION,
+    TOPIC_KINDS,
     MqttMessageError,
     RunnerStatus,
+    TopicKind,
     decode,
     encode,
     parse_topic,
@@ -40,17 +44,17 @@ from cadence.sinks.mqtt import MqttSink
 METRICS = Metrics(
     t_s=61.0,
     activity="running",
-    cadence_spm=172.5,
-    gct_ms=231.0,
-    duty_factor=0.66,
-    step_length_m=1.21,
-    speed_mps=3.48,
+    cadence_spm=165.2,
+    gct_ms=254.0,
+    duty_factor=0.35,
+    step_length_m=1.12,
+    speed_mps=3.08,
     impact_g=None,
     steps_total=171,
 )
 LOW_CADENCE = Alert(
-    t_s=61.4, kind="low_cadence", state="raised", message="cadence 163", value=163.0,
-    threshold=170.0,
+    t_s=55.0, kind="low_cadence", state="raised", message="Cadence low: 163, target 170",
+    value=163.0, threshold=170.0,
 )  # fmt: skip
 CONTACT = Contact(on_s=60.95, off_s=61.18, leg="sensor", impact_g=2.5)
 LINK = SourceStatus(t_s=0.5, state="connected", detail="Stryd", battery_pct=80, bad_packets=2)
@@ -213,7 +217,7 @@ async def test_metrics_alerts_and_steps_arrive_with_their_topics_and_qos(
         assert decoded(status).item == RunnerStatus(state="online", source=LINK)
         for item in (METRICS, StreamGap(1.0, 2.0, "link lost"), CONTACT, LOW_CADENCE):
             sink.publish(item)
-        received = {}
+        received: dict[str, aiomqtt.Message] = {}
         while len(received) < 3:
             message = await next_message(coach, lambda m: not m.topic.matches("+/+/status"))
             received[message.topic.value] = message
@@ -403,3 +407,46 @@ async def test_nothing_listening_is_a_counted_failure_not_an_error() -> None:
         sink.publish(alert(1))
         await wait_until(lambda: sink.connect_failures >= 3, "three attempts failed")
     assert (sink.sent, sink.dropped, sink.connected) == (0, 1, False)
+
+
+# -- the payload examples in docs/mqtt.md are what the code sends -------------------------------
+
+DOCS = Path(__file__).resolve().parent.parent / "docs" / "mqtt.md"
+
+
+def documented_payloads() -> dict[TopicKind, bytes]:
+    """The JSON examples of docs/mqtt.md by topic kind, unwrapped to one line each."""
+    blocks = re.findall(r"\*\*(\w+)\*\* — .*?```json\n(.*?)```", DOCS.read_text(), re.DOTALL)
+    examples = {kind: "".join(line.strip() for line in text.splitlines()) for kind, text in blocks}
+    assert sorted(examples) == sorted(TOPIC_KINDS)
+    return {cast(TopicKind, kind): text.encode() for kind, text in examples.items()}
+
+
+@pytest.mark.parametrize("kind", ["metrics", "alerts", "status", "steps"])
+def test_documented_payloads_are_encoder_output(kind: TopicKind) -> None:
+    payload = documented_payloads()[kind]
+    message = decode("cadence", f"cadence/ana/{kind}", payload)
+    assert encode(message.runner, message.item, sent_at=message.sent_at) == payload
+
+
+def test_documented_metrics_and_alert_look_like_real_ones() -> None:
+    payloads = documented_payloads()
+    metrics = decode("cadence", "cadence/ana/metrics", payloads["metrics"]).item
+    alert = decode("cadence", "cadence/ana/alerts", payloads["alerts"]).item
+    assert isinstance(metrics, Metrics)
+    assert isinstance(alert, Alert)
+    # Per-second metrics and the rules deciding on them: whole stream seconds.
+    assert metrics.t_s == round(metrics.t_s)
+    assert alert.t_s == round(alert.t_s)
+    # The standard per-stride duty factor: a foot's contact time over the stride time.
+    assert metrics.cadence_spm is not None
+    assert metrics.gct_ms is not None
+    stride_s = 120.0 / metrics.cadence_spm
+    assert metrics.duty_factor == pytest.approx(metrics.gct_ms / 1000.0 / stride_s, abs=0.005)
+    # The alert's wording is the rule's own for its value and threshold.
+    assert alert.kind == "low_cadence"
+    assert alert.state == "raised"
+    assert alert.value is not None
+    assert alert.threshold is not None
+    rule = LowCadenceRule(target_spm=alert.threshold)
+    assert rule.raised_message(alert.value) == (alert.message, alert.threshold)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import io
+import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -24,7 +25,14 @@ ANA_METRICS = Metrics(
     t_s=60.0, activity="running", cadence_spm=171.6, gct_ms=231.4, step_length_m=1.214
 )
 BO_METRICS = Metrics(t_s=42.0, activity="running", cadence_spm=158.2, gct_ms=262.0)
-LOW_CADENCE = Alert(t_s=59.0, kind="low_cadence", state="raised", message="cadence 163 < 170")
+LOW_CADENCE = Alert(
+    t_s=59.0,
+    kind="low_cadence",
+    state="raised",
+    message="Cadence low: 163, target 170",
+    value=163.0,
+    threshold=170.0,
+)
 
 
 def feed(board: WatchBoard, runner: str, item: object, at: float) -> None:
@@ -54,7 +62,14 @@ def test_table_shows_each_runner_with_figures_alerts_and_age() -> None:
     text = render_board(board, now=105.0)
 
     ana = row(text, "ana")
-    for cell in ("online", "172 spm", "231 ms", "1.21 m", "3 s ago", "cadence 163 < 170"):
+    for cell in (
+        "online",
+        "172 spm",
+        "231 ms",
+        "1.21 m",
+        "3 s ago",
+        "Cadence low: 163, target 170",
+    ):
         assert cell in ana
     assert "overstriding" not in ana  # cleared since
     bo = row(text, "bo")
@@ -82,6 +97,30 @@ def test_pattern_bad_messages_and_sensor_state() -> None:
     assert board.bad_messages == 2
     assert "2 bad messages" in text
     assert "last: MQTT message on elsewhere/x/metrics: not a cadence topic" in text
+
+
+def test_a_retained_message_counts_from_when_it_was_sent() -> None:
+    board = WatchBoard()
+    finished = RunnerStatus(state="offline", reason="finished")
+    payload = encode("ana", finished, sent_at=1000.0)
+    board.update("cadence/ana/status", payload, received_at=11_800.0, retained=True)
+    payload = encode("bo", finished, sent_at=11_700.0)
+    board.update("cadence/bo/status", payload, received_at=11_800.0, retained=True)
+    payload = encode("cleo", finished, sent_at=11_000.0)  # live: its arrival counts
+    board.update("cadence/cleo/status", payload, received_at=11_790.0)
+
+    text = render_board(board, now=11_801.0)
+
+    assert "3 h ago (retained)" in row(text, "ana")
+    assert "101 s ago (retained)" in row(text, "bo")
+    assert "11 s ago" in row(text, "cleo")
+    assert "retained" not in row(text, "cleo")
+    # A live message after the retained one is what was last heard.
+    metrics = encode("ana", ANA_METRICS, sent_at=0.0)
+    board.update("cadence/ana/metrics", metrics, received_at=11_801.0)
+    ana = row(render_board(board, now=11_801.0), "ana")
+    assert "0 s ago" in ana
+    assert "retained" not in ana
 
 
 def test_an_empty_board_says_so() -> None:
@@ -138,7 +177,7 @@ async def test_two_live_runners_then_one_goes_offline_by_its_last_will(
             await wait_until(both_online, "both runners are online with ana's figures")
             text = render_board(board, now=board.runners["ana"].heard_at)
             assert "172 spm" in row(text, "ana")
-            assert "cadence 163 < 170" in row(text, "ana")
+            assert "Cadence low: 163, target 170" in row(text, "ana")
             assert "online" in row(text, "bo")
 
             bo.kill()
@@ -198,6 +237,17 @@ def test_command_line_options(monkeypatch: pytest.MonkeyPatch) -> None:
         args.run(args)
 
 
+async def retain_status(
+    broker: Mosquitto, runner: str, status: RunnerStatus, sent_at: float
+) -> None:
+    """Leave a runner's retained status on the broker, as its sink does."""
+    import aiomqtt
+
+    async with aiomqtt.Client("127.0.0.1", broker.port) as client:
+        payload = encode(runner, status, sent_at=sent_at)
+        await client.publish(f"cadence/{runner}/status", payload, qos=1, retain=True)
+
+
 def test_command_draws_a_frame_and_exits(
     broker: Mosquitto, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -205,4 +255,23 @@ def test_command_draws_a_frame_and_exits(
     assert args.run(args) == 0
     out = capsys.readouterr().out
     assert f"127.0.0.1:{broker.port}" in out
-    assert "broker connecting, 0 runners" in out  # drawn at once, then it exits
+    assert "broker connected, 0 runners" in out
+    assert "(no runners yet)" in out
+
+
+def test_one_frame_shows_the_runners_the_broker_kept(
+    broker: Mosquitto, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The first frame waits for the retained statuses, however many, and dates them by when
+    they were sent: a run that finished three hours ago does not look a second old."""
+    finished = RunnerStatus(state="offline", reason="finished")
+    runners = [f"r{n:02d}" for n in range(30)]
+    for runner in runners:
+        asyncio.run(retain_status(broker, runner, finished, sent_at=time.time() - 3 * 3600))
+    args = parse("--host", "127.0.0.1", "--port", str(broker.port), "--frames", "1")
+    assert args.run(args) == 0
+    out = capsys.readouterr().out
+    assert "broker connected, 30 runners" in out
+    for runner in runners:
+        assert "offline (finished)" in row(out, runner)
+        assert "3 h ago (retained)" in row(out, runner)

@@ -14,7 +14,8 @@ def register(subcommands: argparse._SubParsersAction[argparse.ArgumentParser]) -
         "scan",
         help="list nearby BLE footpods (RSC) and Polar accelerometers (PMD)",
         description="Listen for Bluetooth LE devices advertising the Running Speed and Cadence "
-        "service (0x1814) or the Polar PMD service and list them with name, address, signal "
+        'service (0x1814) or the Polar PMD service, or named like a Polar sensor ("Polar H10 '
+        '0A1B2C3D": an H10 need not advertise PMD), and list them with name, address, signal '
         "strength and kind.",
     )
     scan.add_argument(
@@ -52,7 +53,8 @@ def run_scan(args: argparse.Namespace) -> int:
                 "name": sensor.name,
                 "address": sensor.address,
                 "rssi_dbm": sensor.rssi,
-                "kind": list(sensor.kinds),
+                "kind": [kind.kind for kind in sensor.kinds],
+                "found_by": ["name" if kind.by_name else "service" for kind in sensor.kinds],
             }
             print(json.dumps(record))
         return 0
@@ -62,5 +64,6 @@ def run_scan(args: argparse.Namespace) -> int:
     print(f"{'name':<24} {'address':<17} {'rssi':>8}  kind")
     for sensor in found:
         name = sensor.name or "(no name)"
-        print(f"{name:<24} {sensor.address:<17} {sensor.rssi:>4} dBm  {', '.join(sensor.kinds)}")
+        kinds = ", ".join(map(str, sensor.kinds))
+        print(f"{name:<24} {sensor.address:<17} {sensor.rssi:>4} dBm  {kinds}")
     return 0

@@ -2,7 +2,10 @@
 
 Subscribes to every runner's metrics, alerts and status under the topic prefix and redraws a
 table twice a second: who is online, their cadence, ground contact time and step length, the
-alerts that are raised, and how long ago each runner was last heard from.
+alerts that are raised, and how long ago each runner was last heard from. A retained message
+(the broker's copy of a runner's last status, delivered on subscribing) counts from when it was
+sent, not when it arrived: an "offline (finished)" from hours ago shows as hours old. The first
+frame is drawn once the retained messages are in, so even ``--frames 1`` shows every runner.
 """
 
 from __future__ import annotations
@@ -18,9 +21,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
+from cadence.backoff import Backoff
 from cadence.errors import ConfigurationError
 from cadence.events import Alert, AlertKind, Metrics
-from cadence.mqtt_broker import Backoff, BrokerSettings
+from cadence.mqtt_broker import BrokerSettings
 from cadence.mqtt_codec import (
     DEFAULT_PREFIX,
     MqttMessageError,
@@ -35,6 +39,10 @@ if TYPE_CHECKING:
 
 WATCHED: tuple[TopicKind, ...] = ("metrics", "alerts", "status")
 CLEAR_SCREEN = "\x1b[H\x1b[2J"
+# Never subscribed: unsubscribing from it is a round trip that the broker must answer (MQTT
+# 3.1.1 3.10.4) after it has queued the retained messages of the subscriptions before it.
+SYNC_FILTER = "cadence-watch/sync"
+FIRST_FRAME_WAIT_S = 3.0  # the most the first frame waits for the broker's retained messages
 
 
 def register(subcommands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -100,13 +108,18 @@ def _password(variable: str | None) -> str | None:
 
 @dataclass
 class RunnerView:
-    """What the watcher knows about one runner; times are the watcher's wall clock."""
+    """What the watcher knows about one runner; times are wall-clock Unix seconds.
+
+    ``heard_at`` is when the latest message arrived, or for a retained one when it was sent
+    (``heard_retained``): the broker may have kept it for hours.
+    """
 
     name: str
     status: RunnerStatus | None = None
     metrics: Metrics | None = None
     alerts: dict[AlertKind, Alert] = field(default_factory=dict)
     heard_at: float = 0.0
+    heard_retained: bool = False
 
 
 class WatchBoard:
@@ -120,7 +133,10 @@ class WatchBoard:
         self.last_problem: str | None = None
         self.broker_state = "connecting"
 
-    def update(self, topic: str, payload: bytes, *, received_at: float) -> None:
+    def update(
+        self, topic: str, payload: bytes, *, received_at: float, retained: bool = False
+    ) -> None:
+        """Take in one message; ``retained`` when the broker delivered its stored copy."""
         try:
             message = decode(self.prefix, topic, payload)
         except MqttMessageError as error:
@@ -137,7 +153,10 @@ class WatchBoard:
             view.metrics = item
         elif isinstance(item, Alert):
             view.alerts[item.kind] = item
-        view.heard_at = received_at
+        heard_at = message.sent_at if retained else received_at
+        if heard_at >= view.heard_at:
+            view.heard_at = heard_at
+            view.heard_retained = retained
 
 
 def render_board(board: WatchBoard, *, now: float, title: str = "") -> str:
@@ -168,9 +187,18 @@ def _row(view: RunnerView, now: float) -> tuple[str, ...]:
         _figure(metrics.cadence_spm, "{:.0f} spm"),
         _figure(metrics.gct_ms, "{:.0f} ms"),
         _figure(metrics.step_length_m, "{:.2f} m"),
-        f"{max(0.0, now - view.heard_at):.0f} s ago",
+        _age(now - view.heard_at) + (" (retained)" if view.heard_retained else ""),
         "; ".join(a.message or a.kind.replace("_", " ") for a in raised) or "-",
     )
+
+
+def _age(seconds: float) -> str:
+    seconds = max(0.0, seconds)
+    if seconds < 120:
+        return f"{seconds:.0f} s ago"
+    if seconds < 2 * 3600:
+        return f"{seconds / 60:.0f} min ago"
+    return f"{seconds / 3600:.0f} h ago"
 
 
 def _describe_status(status: RunnerStatus | None) -> str:
@@ -187,11 +215,16 @@ def _figure(value: float | None, template: str) -> str:
 
 
 async def follow(
-    settings: BrokerSettings, board: WatchBoard, *, subscribed: asyncio.Event | None = None
+    settings: BrokerSettings,
+    board: WatchBoard,
+    *,
+    subscribed: asyncio.Event | None = None,
+    caught_up: asyncio.Event | None = None,
 ) -> None:
     """Keep the board up to date from the broker, reconnecting with backoff; runs until cancelled.
 
-    ``subscribed`` is set once the first subscriptions are in place.
+    ``subscribed`` is set once the first subscriptions are in place; ``caught_up`` once the
+    board has also taken in the retained messages the broker sent for them.
     """
     import aiomqtt
 
@@ -201,21 +234,36 @@ async def follow(
             async with settings.connected() as client:
                 for kind in WATCHED:
                     await client.subscribe(subscription(board.prefix, kind), qos=1)
+                await client.unsubscribe(SYNC_FILTER)  # the retained messages are queued now
                 board.broker_state = "connected"
                 backoff.reset()
                 if subscribed is not None:
                     subscribed.set()
-                await _receive(client, board)
+                await _receive(client, board, backlog=len(client.messages), caught_up=caught_up)
         except aiomqtt.MqttError as error:
             board.broker_state = f"unreachable ({error}), retrying"
         await asyncio.sleep(backoff.next_delay_s())
 
 
-async def _receive(client: aiomqtt.Client, board: WatchBoard) -> None:
+async def _receive(
+    client: aiomqtt.Client,
+    board: WatchBoard,
+    *,
+    backlog: int,
+    caught_up: asyncio.Event | None,
+) -> None:
+    """Feed the board; ``caught_up`` is set once the ``backlog`` queued messages are in."""
+    if caught_up is not None and backlog == 0:
+        caught_up.set()
     async for message in client.messages:
         payload = message.payload
         if isinstance(payload, bytes):
-            board.update(message.topic.value, payload, received_at=time.time())
+            board.update(
+                message.topic.value, payload, received_at=time.time(), retained=message.retain
+            )
+        backlog -= 1
+        if caught_up is not None and backlog == 0:
+            caught_up.set()
 
 
 async def show(
@@ -227,10 +275,19 @@ async def show(
     frames: int | None = None,
     interval_s: float = 0.5,
 ) -> None:
-    """Follow the broker and redraw the board every ``interval_s`` (``frames`` times, or ever)."""
-    task = asyncio.create_task(follow(settings, board), name="cadence-watch")
+    """Follow the broker and redraw the board every ``interval_s`` (``frames`` times, or ever).
+
+    The first frame waits (up to FIRST_FRAME_WAIT_S, e.g. while the broker is unreachable) until
+    the board holds the retained messages, so it shows the runners the broker knows of.
+    """
+    caught_up = asyncio.Event()
+    task = asyncio.create_task(follow(settings, board, caught_up=caught_up), name="cadence-watch")
     clear = CLEAR_SCREEN if out.isatty() else ""
     try:
+        waiting = asyncio.create_task(caught_up.wait(), name="cadence-watch-first-frame")
+        await asyncio.wait({waiting, task}, timeout=FIRST_FRAME_WAIT_S)
+        waiting.cancel()
+        await asyncio.wait({waiting})
         drawn = 0
         while frames is None or drawn < frames:
             if drawn:

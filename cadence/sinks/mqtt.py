@@ -24,10 +24,11 @@ from typing import Self
 
 import aiomqtt
 
+from cadence.backoff import Backoff
 from cadence.contacts import Contact
 from cadence.errors import ConfigurationError
 from cadence.events import Alert, Metrics, PipelineOutput, SourceStatus
-from cadence.mqtt_broker import Backoff, BrokerSettings
+from cadence.mqtt_broker import BrokerSettings
 from cadence.mqtt_codec import (
     DEFAULT_PREFIX,
     TOPIC_KINDS,

@@ -108,3 +108,22 @@ async def collect(
             if done(seen):
                 return seen
     raise AssertionError(f"the stream ended early: {seen}")
+
+
+async def forget_device(adapter: str, address: str) -> None:
+    """Make ``adapter`` forget a device it has seen (``bluetoothctl remove``), so the next scan
+    sees only what the device advertises now: BlueZ keeps a known device's properties (UUIDs
+    included) and updates them one by one as new advertisements come in."""
+    from dbus_fast import BusType
+    from dbus_fast.aio import MessageBus
+
+    from sim._gatt import bluez_interface
+
+    bus = await MessageBus(bus_type=BusType.SYSTEM).connect()
+    try:
+        proxy = await bluez_interface(bus, f"/org/bluez/{adapter}")
+        device = f"/org/bluez/{adapter}/dev_{address.replace(':', '_')}"
+        await proxy.get_interface("org.bluez.Adapter1").call_remove_device(device)
+    finally:
+        bus.disconnect()
+        await bus.wait_for_disconnect()  # type: ignore[no-untyped-call]
