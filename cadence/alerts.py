@@ -262,7 +262,7 @@ class OverstrideRule(SustainedRule):
         hysteresis_pct: float = 4.0,
         contact_rise_pct: float = 4.0,
         # Off: the stance peak's rank correlation with step length is uneven across the
-        # speed/slope groups (-1 on the level one), so as a veto it blocks true episodes.
+        # speed/slope groups (pooled 0.30), so as a veto it blocks true episodes.
         impact_min_ratio: float = 0.0,
         **timing: Unpack[RuleTiming],
     ) -> None:
