@@ -82,6 +82,15 @@ STATE_SIZE = S_FILTER_STATE + 2 * 2 * 3
 UNIT_REFRESH_SAMPLES = 8
 # Samples at the start during which it is renormalised every time (the estimate moves fast).
 UNIT_EVERY_SAMPLE_UNTIL = 64
+# Margin of every comparison between times (and durations). With a regular clock a bound such
+# as "0.15 s before this sample" falls exactly on an earlier sample, and the rounding of that
+# sum, which depends on where the clock started, must not decide whether the sample is in: a
+# sample within the margin of a bound counts as on it. Far below any sample interval (0.5 ms
+# at 2 kHz), far above the rounding of times up to months (2e-9 s at 10^7 s).
+TIME_MARGIN_S = 1e-6
+# Relative margin of slope comparisons: a slope is a rise over a time step, and the rounding of
+# that step (up to 1e-7 of it at 2 kHz with a clock at 10^6 s) must not pick between equal rises.
+SLOPE_MARGIN = 1e-6
 
 
 @njit(cache=True, inline="always")
@@ -143,6 +152,18 @@ def _store_orientation(state: F64Array, o: Orientation) -> None:
 
 
 @njit(cache=True, inline="always")
+def _at_or_after(t: float, bound: float) -> bool:
+    """t is at bound (within ``TIME_MARGIN_S``) or later; also for durations."""
+    return t >= bound - TIME_MARGIN_S
+
+
+@njit(cache=True, inline="always")
+def _after(t: float, bound: float) -> bool:
+    """t is later than bound by more than ``TIME_MARGIN_S``; also for durations."""
+    return t > bound + TIME_MARGIN_S
+
+
+@njit(cache=True, inline="always")
 def _is_repeat(state: F64Array, last_t: float, t: float) -> bool:
     """Samples whose time does not move forward are dropped and counted."""
     if not math.isnan(last_t) and t <= last_t:
@@ -164,7 +185,7 @@ def _next_orientation(
     else:
         dt = t - last_t
         alpha = min(1.0, dt * inv_gravity_tau_s)
-        if n * dt <= warmup_s:
+        if not _after(n * dt, warmup_s):
             alpha = max(1.0 / n, alpha)
     n_channels = acc.shape[1]
     gx += alpha * (acc[i, 0] - gx)
@@ -196,7 +217,7 @@ def _mark_gap(
     state: F64Array, last_t: float, t: float, max_gap_s: float, out: F64Array, n_out: int
 ) -> int:
     """Write a gap event and forget partial steps when samples stopped for too long."""
-    if math.isnan(last_t) or t - last_t <= max_gap_s:
+    if math.isnan(last_t) or not _after(t - last_t, max_gap_s):
         return n_out
     out[n_out, 0] = EVENT_GAP
     out[n_out, 1] = last_t
@@ -231,7 +252,7 @@ def _ring_window(ring_t: F64Array, count: int, t_from: float) -> int:
     mask = ring_t.shape[0] - 1
     first = _ring_first(count, ring_t.shape[0])
     lo = count - 1
-    while lo > first and ring_t[(lo - 1) & mask] >= t_from:
+    while lo > first and _at_or_after(ring_t[(lo - 1) & mask], t_from):
         lo -= 1
     return lo
 
@@ -266,22 +287,25 @@ def _tangent_onset(
             break
         dt = ring_t[j & mask] - ring_t[(j - 1) & mask]
         slope = (ring_v[j & mask] - v_before) / dt
-        if slope > best_slope:
+        # Equal rises have slopes that differ only by the rounding of dt: the first one wins.
+        if slope > best_slope * (1.0 + SLOPE_MARGIN):
             best_slope = slope
             best = j
     if best < 0:
         return math.nan
     # The tangent through the midpoint of the steepest segment, back to the lowest level just
-    # before it (the flight or swing level).
-    t_mid = 0.5 * (ring_t[best & mask] + ring_t[(best - 1) & mask])
+    # before it (the flight or swing level). Times count from the sample before the midpoint,
+    # so that none of the arithmetic is done on the clock's large values.
+    t_before = ring_t[(best - 1) & mask]
+    mid_s = 0.5 * (ring_t[best & mask] - t_before)
     v_mid = 0.5 * (ring_v[best & mask] + ring_v[(best - 1) & mask])
     base = v_mid
     first = _ring_first(count, ring_t.shape[0])
     j = best - 1
-    while j >= first and ring_t[j & mask] >= t_mid - baseline_window_s:
+    while j >= first and _at_or_after(ring_t[j & mask] - t_before, mid_s - baseline_window_s):
         base = min(base, ring_v[j & mask])
         j -= 1
-    onset: float = t_mid - (v_mid - base) / best_slope
+    onset: float = t_before + (mid_s - (v_mid - base) / best_slope)
     return onset
 
 
@@ -372,7 +396,7 @@ def trunk_kernel(
             # The fall to the flight level closes the contact.
             if (
                 v <= offset_level_g < prev_v
-                and ti - pending_on > min_fall_after_on_s
+                and _after(ti - pending_on, min_fall_after_on_s)
                 and state[S_PENDING_PEAK] > stance_g
             ):
                 t_fall = prev_t + (prev_v - offset_level_g) / (prev_v - v) * (ti - prev_t)
@@ -402,8 +426,8 @@ def trunk_kernel(
                 - onset_correction_s
             )
             last_on = state[S_LAST_ON]
-            if t_on > state[S_SEGMENT_START] and (
-                math.isnan(last_on) or t_on - last_on >= min_step_s
+            if _after(t_on, state[S_SEGMENT_START]) and (
+                math.isnan(last_on) or _at_or_after(t_on - last_on, min_step_s)
             ):
                 pending_on = state[S_PENDING_ON]
                 if not math.isnan(pending_on):
@@ -420,7 +444,7 @@ def trunk_kernel(
                         step_s,
                         state[S_PENDING_PEAK],
                     )
-                if not math.isnan(last_on) and t_on - last_on <= max_step_s:
+                if not math.isnan(last_on) and not _after(t_on - last_on, max_step_s):
                     state[S_STEP_S] = t_on - last_on
                 state[S_LAST_ON] = t_on
                 state[S_PENDING_ON] = t_on
@@ -461,7 +485,7 @@ def trunk_finish(
     step_s = state[S_STEP_S]
     fall_s = max(end_s - pending_on, last_fall_s)
     off_s = pending_on + _trunk_gct_s(params, fall_s, step_s)
-    if off_s > end_s:
+    if _after(off_s, end_s):
         return 0
     return _emit_contact(out, 0, pending_on, off_s, 0.0, fall_s, step_s, state[S_PENDING_PEAK])
 
@@ -558,7 +582,7 @@ def _foot_still_off(
     j = _ring_window(ring_t, count, on_s + settle_s)
     still = False
     peak_j = -1
-    while j < count and ring_t[j & mask] <= latest_off_s:
+    while j < count and not _after(ring_t[j & mask], latest_off_s):
         m = ring_w[j & mask, W_MAGNITUDE]
         if not still:
             still = abs(m - 1.0) < still_g and ring_v[j & mask] < still_hp_g
@@ -598,7 +622,7 @@ def _close_leg_contact(
     """
     on_s = state[S_PENDING_ON]
     stride_s = next_on_s - on_s
-    if not params[4] <= stride_s <= params[5]:
+    if not (_at_or_after(stride_s, params[4]) and not _after(stride_s, params[5])):
         stride_s = state[S_STEP_S]
     if params[21] > 0.0:
         # No gait keeps the foot down for more than this share of the stride.
@@ -627,7 +651,9 @@ def _is_walking(state: F64Array, t_candidate: float, params: F64Array) -> bool:
     stride after the last impact (the first strides of a walk, before the estimate follows)."""
     if state[S_STEP_S] >= params[8]:
         return True
-    return not math.isnan(state[S_LAST_ON]) and t_candidate - state[S_LAST_ON] >= params[8]
+    return not math.isnan(state[S_LAST_ON]) and _at_or_after(
+        t_candidate - state[S_LAST_ON], params[8]
+    )
 
 
 @njit(cache=True)
@@ -638,12 +664,12 @@ def _is_impact(ring_t: F64Array, ring_v: F64Array, c: int, count: int, half_s: f
     tc = ring_t[c & mask]
     vc = ring_v[c & mask]
     j = c - 1
-    while j >= first and ring_t[j & mask] >= tc - half_s:
+    while j >= first and _at_or_after(ring_t[j & mask], tc - half_s):
         if ring_v[j & mask] >= vc:
             return False
         j -= 1
     j = c + 1
-    while j < count and ring_t[j & mask] <= tc + half_s:
+    while j < count and not _after(ring_t[j & mask], tc + half_s):
         if ring_v[j & mask] > vc:
             return False
         j += 1
@@ -661,11 +687,11 @@ def _burst_centre_s(
     tc: float = ring_t[c & mask]
     first = _ring_first(count, ring_t.shape[0])
     j = c
-    while j > first and ring_t[(j - 1) & mask] >= tc - half_width_s:
+    while j > first and _at_or_after(ring_t[(j - 1) & mask], tc - half_width_s):
         j -= 1
     weight = 0.0
     moment = 0.0
-    while j < count and ring_t[j & mask] <= tc + half_width_s:
+    while j < count and not _after(ring_t[j & mask], tc + half_width_s):
         power = ring_v[j & mask] * ring_v[j & mask]
         weight += power
         moment += power * (ring_t[j & mask] - tc)
@@ -711,7 +737,7 @@ def _take_impact(
     last_on = state[S_LAST_ON]
     if (
         not math.isnan(last_on)
-        and tc - last_on < 2.0 * max_stride_s
+        and not _at_or_after(tc - last_on, 2.0 * max_stride_s)
         and vc < level_fraction * state[S_LEVEL]
     ):
         return n_out
@@ -720,7 +746,7 @@ def _take_impact(
         t_on = _burst_centre_s(ring_t, ring_v, c, count, params[30]) - params[19]
         # The impact reported is the transient's own peak, which the envelope's trails.
         j = c
-        while j >= first and ring_t[j & mask] >= tc - max_rise_s:
+        while j >= first and _at_or_after(ring_t[j & mask], tc - max_rise_s):
             impact_g = max(impact_g, ring_v[j & mask])
             j -= 1
     else:
@@ -730,7 +756,7 @@ def _take_impact(
         while (
             j > first
             and ring_v[(j - 1) & mask] >= level
-            and ring_t[(j - 1) & mask] >= tc - max_rise_s
+            and _at_or_after(ring_t[(j - 1) & mask], tc - max_rise_s)
         ):
             j -= 1
         t_rise = ring_t[j & mask]
@@ -739,19 +765,19 @@ def _take_impact(
             t_rise = t0 + (level - v0) / (ring_v[j & mask] - v0) * (t_rise - t0)
         t_on = t_rise - params[3]
     # The rise is only measured when all the time it may take is in the segment.
-    if tc - max_rise_s <= state[S_SEGMENT_START]:
+    if not _after(tc - state[S_SEGMENT_START], max_rise_s):
         return n_out
     stride_s = state[S_STEP_S]
     if not math.isnan(last_on):
         stride = t_on - last_on
-        if stride < min_stride_s:
+        if not _at_or_after(stride, min_stride_s):
             return n_out
         # The first stride replaces the guess; later ones are smoothed. A much longer
         # interval is a missed impact or a pause, not a new stride period.
-        if state[S_STRIDES_SEEN] == 0.0 and stride <= max_stride_s:
+        if state[S_STRIDES_SEEN] == 0.0 and not _after(stride, max_stride_s):
             state[S_STEP_S] = stride
             state[S_STRIDES_SEEN] = 1.0
-        elif stride <= min(max_stride_s, 1.5 * stride_s):
+        elif not _after(stride, min(max_stride_s, 1.5 * stride_s)):
             state[S_STEP_S] += 0.5 * (stride - stride_s)
             state[S_STRIDES_SEEN] += 1.0
     if not math.isnan(state[S_PENDING_ON]):
@@ -770,7 +796,7 @@ def _take_impact(
 def _advance(ring_t: F64Array, j: int, count: int, t_target: float) -> int:
     """Move ring counter j forward to the first sample at or after t_target (or the newest)."""
     mask = ring_t.shape[0] - 1
-    while j < count - 1 and ring_t[j & mask] < t_target:
+    while j < count - 1 and not _at_or_after(ring_t[j & mask], t_target):
         j += 1
     return j
 
@@ -805,7 +831,7 @@ def _judge_phases(
     t_newest = ring_t[newest & mask]
     p = max(int(state[S_PHASE_NEXT]), _ring_first(count, ring_t.shape[0]))
     after = max(int(state[S_PHASE_AFTER]), p)
-    while p < count and ring_t[p & mask] <= t_newest - far_s:
+    while p < count and not _after(ring_t[p & mask], t_newest - far_s):
         after = _advance(ring_t, max(after, p), count, ring_t[p & mask] + near_s)
         if after < newest and _window_mean(ring_t, ring_w, after, newest) < stance_min_g:
             ring_w[p & mask, W_HEEL_STRIKE] = 0.0
@@ -835,12 +861,12 @@ def _judge_candidates(
     mask = ring_t.shape[0] - 1
     half_s = _impact_half_window_s(state, params)
     c = max(int(state[S_NEXT_CANDIDATE]), _ring_first(count, ring_t.shape[0]))
-    while c < count and ring_t[c & mask] <= up_to_s:
+    while c < count and not _after(ring_t[c & mask], up_to_s):
         tc = ring_t[c & mask]
         walking = _is_walking(state, tc, params)
         # Not on a foot: the phase test reads the shank's tilt in the swing.
         by_phase = walking and params[21] == 0.0
-        if by_phase and tc > up_to_s - phase_delay_s:
+        if by_phase and _after(tc, up_to_s - phase_delay_s):
             break
         if by_phase:
             impact = ring_w[c & mask, W_HEEL_STRIKE] > 0.0 and _is_impact(
@@ -939,9 +965,9 @@ def leg_kernel(
         count = _push_ring(state, ring_t, ring_v, ti, math.sqrt(energy), mask)
         _judge_phases(state, ring_t, ring_w, count, params)
 
-        if not math.isnan(state[S_PENDING_ON]) and ti - state[
-            S_PENDING_ON
-        ] >= max_stride_s + _impact_half_window_s(state, params):
+        if not math.isnan(state[S_PENDING_ON]) and _at_or_after(
+            ti - state[S_PENDING_ON], max_stride_s + _impact_half_window_s(state, params)
+        ):
             # No next impact within the longest stride: a pause.
             n_out = _close_leg_contact(
                 state, ring_t, ring_v, ring_w, count, math.nan, params, out, n_out
@@ -1000,6 +1026,6 @@ def leg_finish(
     n_out = _close_leg_contact(state, ring_t, ring_v, ring_w, count, math.nan, params, out, n_out)
     # Kept only if its foot-off came before the end: one that may still be going on is
     # dropped, not guessed.
-    if out[n_before, 2] > ring_t[(count - 1) & (ring_t.shape[0] - 1)]:
+    if _after(out[n_before, 2], ring_t[(count - 1) & (ring_t.shape[0] - 1)]):
         return n_before
     return n_out

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import tracemalloc
+from collections.abc import Callable
 from functools import cache
 from typing import Any
 
@@ -429,3 +430,45 @@ def test_changing_axes_mid_stream_is_refused() -> None:
 def test_closed_form_butterworth_equals_scipy(kind: str, cutoff_hz: float, fs_hz: float) -> None:
     ours = butter2_sos(cutoff_hz, fs_hz, kind)  # type: ignore[arg-type]
     assert np.allclose(ours, scipy.signal.butter(2, cutoff_hz, kind, fs=fs_hz, output="sos"))
+
+
+@cache
+def shank_run() -> Trace:
+    return simulate(RunnerConfig(placement="shank", duration_s=60)).trace
+
+
+SHIFTED_TRACES: dict[str, Callable[[], Trace]] = {
+    "sacrum": lambda: trace("alcantara-sacrum-run-t03"),
+    "foot": lambda: trace("wmf-foot-run"),
+    "synthetic shank": shank_run,
+}
+
+
+def contact_times(update: DetectorUpdate, shift: float = 0.0) -> np.ndarray:
+    return np.array([(c.on_s - shift, c.off_s - shift) for c in update.contacts])
+
+
+@pytest.mark.parametrize("shift", [0.7, 3.3, 1000.0])
+@pytest.mark.parametrize("name", SHIFTED_TRACES)
+def test_contacts_do_not_depend_on_where_the_clock_starts(name: str, shift: float) -> None:
+    # A file's clock starts at 0, a live stream's at connection: a regular clock puts window
+    # bounds exactly on samples, and the rounding of shifted times must not move them.
+    tr = SHIFTED_TRACES[name]()
+    assert tr.t[0] == 0.0
+    at_zero = contact_times(detect(tr))
+    shifted = contact_times(detect(tr, t=tr.t + shift), shift)
+    assert at_zero.shape[0] > 10
+    assert shifted.shape == at_zero.shape
+    assert np.abs(shifted - at_zero).max() <= 1e-9
+
+
+@pytest.mark.parametrize("name", SHIFTED_TRACES)
+def test_times_that_differ_in_the_last_bit_give_the_same_contacts(name: str) -> None:
+    tr = SHIFTED_TRACES[name]()
+    nudged = tr.t.copy()
+    nudged[1::2] = np.nextafter(nudged[1::2], np.inf)
+    nudged[2::2] = np.nextafter(nudged[2::2], -np.inf)
+    exact = contact_times(detect(tr))
+    rounded = contact_times(detect(tr, t=nudged))
+    assert rounded.shape == exact.shape
+    assert np.abs(rounded - exact).max() <= 1e-9
