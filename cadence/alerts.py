@@ -126,11 +126,6 @@ class SustainedRule:
         self._raised_at_s: float | None = None
         self._cleared_at_s = -math.inf
 
-    @property
-    def active(self) -> bool:
-        """An alert is raised and not yet cleared."""
-        return self._raised_at_s is not None
-
     def judge(self, metrics: Metrics) -> tuple[bool | None, float] | None:
         """(problem?, value) for a running second, or None when the figures are missing."""
         raise NotImplementedError

@@ -9,12 +9,13 @@ clock, so a replay at any speed produces the same objects as the live run did.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
-
-import numpy as np
-from numpy.typing import NDArray
+from typing import TYPE_CHECKING, Literal
 
 from cadence.contacts import Contact
+
+if TYPE_CHECKING:
+    import numpy as np
+    from numpy.typing import NDArray
 
 SourceKind = Literal["accelerometer", "footpod"]
 Activity = Literal["running", "walking", "stopped", "unknown"]

@@ -7,7 +7,7 @@ enters the sinks, the recorder and the source, and feeds every event through.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from contextlib import AsyncExitStack
 from typing import Protocol
 
@@ -52,9 +52,8 @@ class Pipeline:
         rules: alert rules, or None for none.
         sinks: every output is published to each (publish never blocks).
         recorder: receives the raw input as well as the outputs.
-        keep_totals: keep every output in :attr:`totals` (for commands and tests; a live run
-            leaves it off so memory stays flat).
-        totals: the object to keep them in (the caller's, so it survives a cancelled run).
+        totals: where every output is also kept, for the commands' reports and the tests (the
+            caller's own, so it survives a cancelled run); a new one by default.
     """
 
     def __init__(
@@ -65,7 +64,6 @@ class Pipeline:
         rules: AlertRuleSet | None = None,
         sinks: Sequence[Sink] = (),
         recorder: Recorder | None = None,
-        keep_totals: bool = True,
         totals: RunTotals | None = None,
     ) -> None:
         self.info = info
@@ -89,9 +87,7 @@ class Pipeline:
         self._last_sample_s: float | None = None
         self._sinks = tuple(sinks)
         self._recorder = recorder
-        self.totals: RunTotals | None = None
-        if keep_totals:
-            self.totals = totals if totals is not None else RunTotals()
+        self.totals = totals if totals is not None else RunTotals()
         if recorder is not None:
             recorder.start(info)
 
@@ -124,8 +120,7 @@ class Pipeline:
         t, acc_ms2 = chunk.t_s, chunk.acc_g * STANDARD_GRAVITY_MS2
         if self._recorder is not None:
             self._recorder.record_samples(t, acc_ms2)
-        if self.totals is not None:
-            self.totals.samples += len(chunk)
+        self.totals.samples += len(chunk)
         if t.size == 0:
             return
         if self._metrics.next_tick_s is None:
@@ -177,8 +172,7 @@ class Pipeline:
             sink.publish(item)
         if self._recorder is not None:
             self._recorder.publish(item)
-        if self.totals is not None:
-            _add_to_totals(self.totals, item)
+        _add_to_totals(self.totals, item)
 
 
 def _add_to_totals(totals: RunTotals, item: PipelineOutput) -> None:
@@ -199,15 +193,13 @@ async def run_pipeline(
     rules: AlertRuleSet | None = None,
     sinks: Sequence[Sink] = (),
     recorder: Recorder | None = None,
-    keep_totals: bool = True,
     totals: RunTotals | None = None,
-    on_event: Callable[[SourceEvent], None] | None = None,
 ) -> RunTotals:
     """Run ``source`` through the pipeline to its end (or until cancelled).
 
     Sinks and the recorder are entered before the source and left after it, so everything the
-    source delivered reaches them. Returns the totals (empty when ``keep_totals`` is False);
-    pass ``totals`` to keep what a cancelled run produced.
+    source delivered reaches them. Returns the totals; pass ``totals`` to keep what a
+    cancelled run produced.
     """
     async with AsyncExitStack() as stack:
         for sink in sinks:
@@ -221,12 +213,9 @@ async def run_pipeline(
             rules=rules,
             sinks=sinks,
             recorder=recorder,
-            keep_totals=keep_totals,
             totals=totals,
         )
         async for event in entered:
             pipeline.feed(event)
-            if on_event is not None:
-                on_event(event)
         pipeline.finish()
-    return pipeline.totals or RunTotals()
+    return pipeline.totals

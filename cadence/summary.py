@@ -5,10 +5,13 @@ from __future__ import annotations
 import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from cadence.contacts import Contact, Gap
 from cadence.errors import ConfigurationError
-from cadence.events import Metrics
+
+if TYPE_CHECKING:
+    from cadence.events import Metrics
 
 # About twice a slow walking step: longer than this between foot-ons means the runner stopped.
 DEFAULT_MAX_STEP_INTERVAL_S = 2.0

@@ -44,7 +44,6 @@ if TYPE_CHECKING:
     from bleak.backends.scanner import AdvertisementData
 
 DATA: Final = "PMD data"
-CONTROL: Final = "PMD control"
 CONTROL_TIMEOUT_S: Final = 10.0
 FIRST_FRAME_WAIT_S: Final = 1.0  # the watchdog's period until the first frame tells the real one
 PREFERRED_RESOLUTION_BITS: Final = 16
