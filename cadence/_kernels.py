@@ -703,6 +703,74 @@ def _burst_centre_s(
 
 
 @njit(cache=True)
+def _walking_on_s(
+    ring_t: F64Array, ring_v: F64Array, c: int, count: int, params: F64Array
+) -> float:
+    """Walking foot-on of the heel-strike peak at ring sample c (see ``_take_impact``)."""
+    on_s: float = _burst_centre_s(ring_t, ring_v, c, count, params[30]) - params[19]
+    return on_s
+
+
+@njit(cache=True)
+def _is_heel_strike(
+    state: F64Array,
+    ring_t: F64Array,
+    ring_v: F64Array,
+    ring_w: F64Array,
+    c: int,
+    count: int,
+    half_s: float,
+    params: F64Array,
+) -> bool:
+    """Ring sample c is the heel strike of its burst.
+
+    A heel strike's envelope (``W_HEEL_STRIKE``) may have several peaks of about the same
+    height: a scuff or a slap before or after the strike. Peaks within ``walking_burst_s`` of
+    the burst's strongest (the highest sample within half_s of c) and at least
+    ``walking_rival_ratio`` of it compete; once the stride is known, the one whose foot-on
+    falls nearest a stride after the last foot-on wins (walking strides repeat within a few
+    per cent), else the strongest.
+    """
+    hs = ring_w[:, W_HEEL_STRIKE]
+    mask = ring_t.shape[0] - 1
+    local_s = params[30]
+    if not _is_impact(ring_t, hs, c, count, local_s):
+        return False
+    tc = ring_t[c & mask]
+    strongest = c
+    j = _ring_window(ring_t, count, tc - half_s)
+    while j < count and not _after(ring_t[j & mask], tc + half_s):
+        if hs[j & mask] > hs[strongest & mask]:
+            strongest = j
+        j += 1
+    last_on = state[S_LAST_ON]
+    stride_s = state[S_STEP_S]
+    predicted = not math.isnan(last_on) and state[S_STRIDES_SEEN] > 0.0
+    if predicted:
+        predicted = not _after(tc - last_on, 1.5 * stride_s)
+    if strongest == c:
+        if not predicted:
+            return True
+    elif not predicted:
+        return False
+    burst_s = params[31]
+    floor = params[32] * hs[strongest & mask]
+    t_strongest = ring_t[strongest & mask]
+    if hs[c & mask] < floor or _after(abs(tc - t_strongest), burst_s):
+        return False
+    expected_on_s = last_on + stride_s
+    miss_s = abs(_walking_on_s(ring_t, ring_v, c, count, params) - expected_on_s)
+    j = _ring_window(ring_t, count, t_strongest - burst_s)
+    while j < count and not _after(ring_t[j & mask], t_strongest + burst_s):
+        if j != c and hs[j & mask] >= floor and _is_impact(ring_t, hs, j, count, local_s):
+            rival_s = abs(_walking_on_s(ring_t, ring_v, j, count, params) - expected_on_s)
+            if rival_s < miss_s or (rival_s == miss_s and j < c):
+                return False
+        j += 1
+    return True
+
+
+@njit(cache=True)
 def _take_impact(
     state: F64Array,
     ring_t: F64Array,
@@ -743,7 +811,7 @@ def _take_impact(
         return n_out
     impact_g = vc
     if walking:
-        t_on = _burst_centre_s(ring_t, ring_v, c, count, params[30]) - params[19]
+        t_on = _walking_on_s(ring_t, ring_v, c, count, params)
         # The impact reported is the transient's own peak, which the envelope's trails.
         j = c
         while j >= first and _at_or_after(ring_t[j & mask], tc - max_rise_s):
@@ -869,8 +937,8 @@ def _judge_candidates(
         if by_phase and _after(tc, up_to_s - phase_delay_s):
             break
         if by_phase:
-            impact = ring_w[c & mask, W_HEEL_STRIKE] > 0.0 and _is_impact(
-                ring_t, ring_w[:, W_HEEL_STRIKE], c, count, half_s
+            impact = ring_w[c & mask, W_HEEL_STRIKE] > 0.0 and _is_heel_strike(
+                state, ring_t, ring_v, ring_w, c, count, half_s, params
             )
         else:
             signal = ring_w[:, W_ENVELOPE] if walking else ring_v
@@ -983,7 +1051,9 @@ def leg_kernel(
             ring_w,
             count,
             ti - _impact_half_window_s(state, params),
-            params[28],
+            # A walking candidate's rivals lie up to a burst and a local window beyond its
+            # half window, and their stride phase is known walking_phase_far_s after them.
+            params[28] + params[31] + params[30],
             params,
             out,
             n_out,
@@ -1024,8 +1094,9 @@ def leg_finish(
         return n_out
     n_before = n_out
     n_out = _close_leg_contact(state, ring_t, ring_v, ring_w, count, math.nan, params, out, n_out)
-    # Kept only if its foot-off came before the end: one that may still be going on is
-    # dropped, not guessed.
-    if _after(out[n_before, 2], ring_t[(count - 1) & (ring_t.shape[0] - 1)]):
+    # Kept only if its foot-off came before the end, give or take the foot-off model's error:
+    # one that is clearly still going on is dropped, not guessed.
+    end_s = ring_t[(count - 1) & (ring_t.shape[0] - 1)]
+    if _after(out[n_before, 2], end_s + params[33]):
         return n_before
     return n_out

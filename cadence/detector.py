@@ -7,9 +7,10 @@ the batch form over whole arrays.
 
 Trunk placements: a contact is reported at its foot-off (about 0.3 s after foot-on when
 running). Leg placements: once the next impact is confirmed, about a stride and half a second
-after foot-on (walking: 0.2 s more, for the stride phase), since its foot-off is read from the
-signal after it: on a foot, the push-off that ends the still phase of stance; on a shank or
-ankle, the fall of the vertical acceleration when running, a duty factor when walking.
+after foot-on (walking: 0.35 s more, for the stride phase and rival peaks), since its foot-off
+is read from the signal after it: on a foot, the push-off that ends the still phase of stance;
+on a shank or ankle, the fall of the vertical acceleration when running, a duty factor when
+walking.
 ``Contact.impact_g`` is, for the trunk, the peak vertical acceleration from foot-on to the end
 of stance, gravity included (1 g standing; it saturates with a clipping sensor); for the leg,
 the peak of the 15 Hz high-passed acceleration magnitude at foot-strike (gravity and swing
@@ -157,6 +158,16 @@ class LegParameters:
     walking_phase_near_s: float = 0.05
     walking_phase_far_s: float = 0.2
     walking_stance_min_g: float = 0.75
+    # Walking: envelope peaks within walking_burst_s of a burst's strongest and at least
+    # walking_rival_ratio of it are rivals; the one a stride after the last foot-on is the heel
+    # strike (``_kernels._is_heel_strike``). Not fitted: on the Bach walking trials every
+    # ratio from 0.75 to 0.95 and burst from 0.06 to 0.12 s gives the same contacts found;
+    # 1.0 turns it off.
+    walking_burst_s: float = 0.1
+    walking_rival_ratio: float = 0.8
+    # End of stream: a contact whose modelled foot-off is at most this past the last sample
+    # is kept (the foot-off model's errors reach tens of ms). Not fitted.
+    end_off_tolerance_s: float = 0.05
 
     def kernel_params(self, *, foot_mounted: bool = False) -> npt.NDArray[np.float64]:
         """The values in the order ``leg_kernel`` reads them; ``foot_mounted`` selects the
@@ -194,6 +205,9 @@ class LegParameters:
                 self.walking_phase_far_s,
                 self.walking_stance_min_g,
                 self.walking_burst_half_width_s,
+                self.walking_burst_s,
+                self.walking_rival_ratio,
+                self.end_off_tolerance_s,
             ]
         )
 

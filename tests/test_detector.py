@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import tracemalloc
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from functools import cache
 from typing import Any
 
@@ -266,20 +266,24 @@ def test_synthetic_foot_contacts_agree_with_their_template() -> None:
     assert abs(score.gct_bias_ms) <= 30.0
 
 
-def walking_shank(stride_s: float = 1.1, n_strides: int = 20) -> tuple[np.ndarray, np.ndarray]:
+def walking_shank(
+    stride_s: float = 1.1, n_strides: int = 20, scuffs: Sequence[tuple[float, float]] = ()
+) -> tuple[np.ndarray, np.ndarray]:
     """A shank walking at 109 steps/min: stance (1 g along the shank, still) from each heel
     strike to 60 % of the stride, then the swing (the shank tilted: 0.45 g along it). The
-    toe-off's burst is nearly twice the heel strike's, as in soft-footed walkers."""
+    toe-off's burst is nearly twice the heel strike's, as in soft-footed walkers. ``scuffs``
+    adds bursts (time s, amplitude g), like a foot that brushes the ground before it lands."""
     fs_hz = 100.0
     t = np.arange(0.0, n_strides * stride_s + 1.0, 1.0 / fs_hz)
     stance = np.mod(t, stride_s) < 0.6 * stride_s
     burst = np.zeros_like(t)
-    for k in range(n_strides + 1):
-        for start_s, amplitude_g in ((k * stride_s, 0.5), ((k + 0.6) * stride_s, 0.9)):
-            after = t - start_s
-            inside = (after >= 0.0) & (after < 0.15)
-            ringing = np.exp(-after[inside] / 0.04) * np.sin(2.0 * np.pi * 35.0 * after[inside])
-            burst[inside] += amplitude_g * ringing
+    bursts = [(k * stride_s, 0.5) for k in range(n_strides + 1)]
+    bursts += [((k + 0.6) * stride_s, 0.9) for k in range(n_strides + 1)]
+    for start_s, amplitude_g in [*bursts, *scuffs]:
+        after = t - start_s
+        inside = (after >= 0.0) & (after < 0.15)
+        ringing = np.exp(-after[inside] / 0.04) * np.sin(2.0 * np.pi * 35.0 * after[inside])
+        burst[inside] += amplitude_g * ringing
     noise = np.random.default_rng(0).normal(0.0, 0.02, (t.size, 2))
     acc_g = np.column_stack(
         [
@@ -312,6 +316,48 @@ def test_a_walking_toe_off_is_not_taken_for_the_heel_strike() -> None:
     # Judged by the bursts alone, every contact would be a toe-off.
     blind = foot_ons(LegParameters(walking_stance_min_g=-math.inf))
     assert off_heel_strikes(blind[blind > 2.5 * stride_s]).min() > 0.4
+
+
+def test_of_two_like_bursts_the_heel_strike_is_the_one_a_stride_after_the_last() -> None:
+    stride_s = 1.1
+    # A scuff 100 ms before the 10th and 14th heel strikes: its burst's envelope peaks as
+    # high as the strike's.
+    scuffed = (10, 14)
+    t, acc = walking_shank(stride_s, scuffs=[(k * stride_s - 0.1, 0.8) for k in scuffed])
+
+    def error_at_scuffs_s(parameters: LegParameters) -> np.ndarray:
+        contacts = detect_contacts(t, acc, fs_hz=100.0, placement="shank", parameters=parameters)
+        on_s = np.array([c.on_s for c in contacts.contacts])
+        nearest = [on_s[np.abs(on_s - k * stride_s).argmin()] for k in scuffed]
+        return np.array(nearest) - stride_s * np.array(scuffed)
+
+    # Within the burst centre's pull (the scuff's tail is in it).
+    assert np.abs(error_at_scuffs_s(LegParameters())).max() < 0.04
+    # The strongest burst alone would put those foot-ons at the scuffs.
+    assert np.all(error_at_scuffs_s(LegParameters(walking_rival_ratio=1.0)) < -0.08)
+
+
+def test_a_leg_contact_cut_by_the_end_is_kept_when_it_ended_give_or_take_the_model() -> None:
+    t, acc = walking_shank()
+    whole = detect_contacts(t, acc, fs_hz=100.0, placement="shank").contacts
+    contact = whole[12]
+    tolerance_s = LegParameters().end_off_tolerance_s
+
+    def last_contact(end_s: float) -> list[Contact]:
+        detector = ContactDetector(fs_hz=100.0, placement="shank")
+        keep = t <= end_s
+        during = detector.update(t[keep], acc[keep])
+        assert all(c.on_s < contact.on_s for c in during.contacts)
+        return [c for c in detector.finish().contacts if c.on_s >= contact.on_s]
+
+    # Its foot-off (a duty factor of the stride when walking) is just past the end: kept.
+    (last,) = last_contact(contact.off_s + 0.5 * tolerance_s)
+    assert last.on_s == contact.on_s
+    assert last.off_s == pytest.approx(contact.off_s, abs=0.02)
+    assert len(last_contact(contact.off_s - 0.5 * tolerance_s)) == 1
+    # Cut well before it: it may go on, so it is dropped, not guessed.
+    assert last_contact(contact.off_s - tolerance_s - 0.05) == []
+    assert last_contact(contact.on_s + 0.3) == []
 
 
 @settings(max_examples=8, deadline=None)
