@@ -3,9 +3,10 @@
 The trace is ``adept-hip-run-25min`` (100 Hz hip, 25 min outdoor run) repeated with its time axis
 shifted to be continuous, cut at 3 h (1.08 M samples); it is written once to
 ``benchmarks/out/three-hours.csv`` and reused. Measured, median of ``--runs`` runs with the data
-in memory:
+in memory, the runs of (a)-(c) taken in turn:
 
-a. batch detection (``detect_contacts``);
+a. batch detection: ``detect_contact_columns`` (contacts as arrays, the batch form for long
+   recordings), and ``detect_contacts`` (a ``Contact`` object per contact) beside it;
 b. streaming in 20-sample chunks (``ContactDetector.update`` then ``finish``);
 c. a baseline: 4th-order Butterworth 0.5-5 Hz ``sosfiltfilt`` of the acceleration magnitude and
    ``find_peaks``;
@@ -36,7 +37,7 @@ import numpy as np
 import numpy.typing as npt
 from scipy.signal import butter, find_peaks, sosfiltfilt
 
-from cadence.detector import ContactDetector, detect_contacts
+from cadence.detector import ContactDetector, detect_contact_columns, detect_contacts
 from cadence.trace import Trace, read_trace, write_trace
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -151,6 +152,17 @@ class Recording:
 
 
 def detect_batch(recording: Recording) -> int:
+    detected = detect_contact_columns(
+        recording.t,
+        recording.acc,
+        fs_hz=recording.fs_hz,
+        placement=recording.placement,
+        up_vector=recording.up_vector,
+    )
+    return len(detected)
+
+
+def detect_batch_objects(recording: Recording) -> int:
     detected = detect_contacts(
         recording.t,
         recording.acc,
@@ -183,12 +195,21 @@ def baseline_peaks(recording: Recording) -> int:
 
 
 def median_seconds(run: Callable[[], object], runs: int) -> float:
-    durations = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        run()
-        durations.append(time.perf_counter() - start)
-    return statistics.median(durations)
+    return interleaved_median_seconds({"run": run}, runs)["run"]
+
+
+def interleaved_median_seconds(
+    runs: dict[str, Callable[[], object]], rounds: int
+) -> dict[str, float]:
+    """Median time of each run over rounds that take one of each in turn: on a shared
+    machine the load drifts, and measured side by side the ratios hold still."""
+    durations: dict[str, list[float]] = {name: [] for name in runs}
+    for _ in range(rounds):
+        for name, run in runs.items():
+            start = time.perf_counter()
+            run()
+            durations[name].append(time.perf_counter() - start)
+    return {name: statistics.median(values) for name, values in durations.items()}
 
 
 # --- memory, measured in a child process per duration ----------------------------------------
@@ -265,9 +286,17 @@ def run_benchmarks(args: argparse.Namespace) -> dict[str, object]:
     detect_batch(recording.head(WARM_UP_S))
     stream(recording.head(WARM_UP_S))
 
-    batch_s = median_seconds(lambda: detect_batch(recording), args.runs)
-    streaming_s = median_seconds(lambda: stream(recording), args.runs)
-    baseline_s = median_seconds(lambda: baseline_peaks(recording), args.runs)
+    seconds = interleaved_median_seconds(
+        {
+            "batch": lambda: detect_batch(recording),
+            "objects": lambda: detect_batch_objects(recording),
+            "streaming": lambda: stream(recording),
+            "baseline": lambda: baseline_peaks(recording),
+        },
+        args.runs,
+    )
+    batch_s, objects_s = seconds["batch"], seconds["objects"]
+    streaming_s, baseline_s = seconds["streaming"], seconds["baseline"]
     batch_rate, streaming_rate = n_samples / batch_s, n_samples / streaming_s
     baseline_rate = n_samples / baseline_s
     us_per_chunk = streaming_s / n_chunks * 1e6
@@ -285,7 +314,13 @@ def run_benchmarks(args: argparse.Namespace) -> dict[str, object]:
 
     print()
     print_row("measure", "value", "target", None)
-    print_row("(a) batch", f"{batch_rate / 1e6:.2f} M samples/s", "", None)
+    print_row("(a) batch, contacts as arrays", f"{batch_rate / 1e6:.2f} M samples/s", "", None)
+    print_row(
+        "    batch, a Contact object each",
+        f"{n_samples / objects_s / 1e6:.2f} M samples/s",
+        "",
+        None,
+    )
     print_row(
         "(b) streaming, 20-sample chunks",
         f"{streaming_rate / 1e6:.2f} M samples/s",
@@ -330,6 +365,7 @@ def run_benchmarks(args: argparse.Namespace) -> dict[str, object]:
     return {
         "samples": n_samples,
         "batch_samples_per_s": batch_rate,
+        "batch_objects_samples_per_s": n_samples / objects_s,
         "streaming_samples_per_s": streaming_rate,
         "streaming_us_per_chunk": us_per_chunk,
         "baseline_samples_per_s": baseline_rate,
@@ -340,7 +376,7 @@ def run_benchmarks(args: argparse.Namespace) -> dict[str, object]:
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=3, help="timed runs per measure (median)")
+    parser.add_argument("--runs", type=int, default=5, help="timed runs per measure (median)")
     parser.add_argument("--skip-end-to-end", action="store_true", help="skip (e)")
     parser.add_argument("--json", type=Path, metavar="FILE", help="also write the numbers here")
     # Internal: the child process of (d), given the seconds of data to stream.

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
+
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
 
 Leg = Literal["sensor", "other"]
 
@@ -48,3 +52,40 @@ class DetectorUpdate:
 
     contacts: tuple[Contact, ...] = ()
     gaps: tuple[Gap, ...] = ()
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class ContactColumns:
+    """Contacts as columns, one entry per contact in time order: the batch form for long
+    recordings, where a ``Contact`` object per step would cost as much as finding it.
+
+    ``impact_g`` is NaN where the detector measured none; ``leg`` applies to every contact.
+    ``contacts()`` gives the same contacts as objects.
+    """
+
+    on_s: npt.NDArray[np.float64]
+    off_s: npt.NDArray[np.float64]
+    impact_g: npt.NDArray[np.float64]
+    leg: Leg | None
+    gaps: tuple[Gap, ...] = ()
+
+    def __len__(self) -> int:
+        return int(self.on_s.size)
+
+    def contacts(self) -> tuple[Contact, ...]:
+        # Whole columns to plain floats and one constructor call per contact: element-wise
+        # numpy access would cost more than finding the contacts.
+        impacts: list[float | None] = self.impact_g.tolist()
+        if not bool((self.impact_g == self.impact_g).all()):  # NaN is the only value != itself
+            impacts = [None if v != v else v for v in impacts]
+        return tuple(
+            [
+                Contact(on_s, off_s, self.leg, impact_g)
+                for on_s, off_s, impact_g in zip(
+                    self.on_s.tolist(), self.off_s.tolist(), impacts, strict=True
+                )
+            ]
+        )
+
+    def to_update(self) -> DetectorUpdate:
+        return DetectorUpdate(self.contacts(), self.gaps)

@@ -3,7 +3,8 @@
 ``ContactDetector.update(t, acc)`` takes any number of new samples and returns the contacts
 completed so far; the per-sample work happens in compiled kernels (``cadence._kernels``) whose
 state is carried between calls, so chunking never changes the result. ``detect_contacts`` is
-the batch form over whole arrays.
+the batch form over whole arrays, and ``detect_contact_columns`` the same as arrays (for long
+recordings, where building an object per contact costs as much as finding it).
 
 Trunk placements: a contact is reported at its foot-off (about 0.3 s after foot-on when
 running). Leg placements: once the next impact is confirmed, about a stride and half a second
@@ -30,7 +31,7 @@ import numpy as np
 import numpy.typing as npt
 
 from cadence import _kernels
-from cadence.contacts import Contact, DetectorUpdate, Gap, Leg
+from cadence.contacts import Contact, ContactColumns, DetectorUpdate, Gap, Leg
 from cadence.errors import ConfigurationError
 from cadence.filters import butter2_sos
 from cadence.placement import placement_is_leg
@@ -291,6 +292,16 @@ class ContactDetector:
 
     def update(self, t: npt.ArrayLike, acc: npt.ArrayLike) -> DetectorUpdate:
         """Feed samples: ``t`` (n,) s, ``acc`` (n, k) m/s² with gravity; returns what completed."""
+        return self._to_update(self._events(t, acc))
+
+    def finish(self) -> DetectorUpdate:
+        """End of stream: the contact the stream ended in is emitted when its foot-on is
+        certain and its foot-off measured or closely bounded (see the kernels' ``*_finish``);
+        otherwise it is dropped, not guessed."""
+        return self._to_update(self._finish_events())
+
+    def _events(self, t: npt.ArrayLike, acc: npt.ArrayLike) -> npt.NDArray[np.float64]:
+        """The kernel's event rows (``_kernels.OUT_COLUMNS``) for new samples."""
         times = np.ascontiguousarray(t, dtype=np.float64)
         values = np.asarray(acc, dtype=np.float64)
         # Column-major is as good as row-major for the kernels (traces are read that way):
@@ -304,7 +315,7 @@ class ContactDetector:
                 f"t has shape {times.shape} and acc {values.shape}: need (n,) and (n, k)"
             )
         if times.size == 0:
-            return DetectorUpdate()
+            return np.empty((0, _kernels.OUT_COLUMNS))
         self._check_channels(values.shape[1])
         # Room for every event the chunk could hold: one per minimum step, plus gaps.
         capacity = times.size // 2 + 4
@@ -320,17 +331,14 @@ class ContactDetector:
             values,
             out,
         )
-        return self._to_update(out[:n_events])
+        return out[:n_events]
 
-    def finish(self) -> DetectorUpdate:
-        """End of stream: the contact the stream ended in is emitted when its foot-on is
-        certain and its foot-off measured or closely bounded (see the kernels' ``*_finish``);
-        otherwise it is dropped, not guessed."""
+    def _finish_events(self) -> npt.NDArray[np.float64]:
         out = np.empty((2, _kernels.OUT_COLUMNS))
         n_events = self._finish_kernel(
             self._state, self._ring_t, self._ring_v, self._ring_w, self._params, out
         )
-        return self._to_update(out[:n_events])
+        return out[:n_events]
 
     @property
     def cadence_spm(self) -> float | None:
@@ -374,33 +382,48 @@ class ContactDetector:
                 f"acc has {n_channels} columns; this stream started with {self._n_channels}"
             )
 
+    def _columns(self, events: npt.NDArray[np.float64]) -> ContactColumns:
+        is_gap = events[:, 0] == _kernels.EVENT_GAP
+        contact_rows = events[~is_gap]
+        return ContactColumns(
+            on_s=contact_rows[:, 1].copy(),
+            off_s=contact_rows[:, 2].copy(),
+            impact_g=contact_rows[:, 6].copy(),
+            leg=self._leg_label,
+            gaps=tuple([Gap(a, b) for a, b in events[is_gap, 1:3].tolist()]),
+        )
+
     def _to_update(self, events: npt.NDArray[np.float64]) -> DetectorUpdate:
         if events.shape[0] == 0:
             return DetectorUpdate()
+        update = self._columns(events).to_update()
         is_gap = events[:, 0] == _kernels.EVENT_GAP
-        contact_rows = events[~is_gap]
-        # Whole columns to plain floats and one constructor call per contact: element-wise
-        # numpy access would cost more than the kernel itself on a long batch.
-        impacts: list[float | None] = contact_rows[:, 6].tolist()
-        if np.isnan(contact_rows[:, 6]).any():
-            impacts = [None if math.isnan(v) else v for v in impacts]  # type: ignore[arg-type]
-        contacts = tuple(
-            [
-                Contact(on_s, off_s, self._leg_label, impact_g)
-                for on_s, off_s, impact_g in zip(
-                    contact_rows[:, 1].tolist(), contact_rows[:, 2].tolist(), impacts, strict=True
-                )
-            ]
-        )
-        gaps = tuple([Gap(a, b) for a, b in events[is_gap, 1:3].tolist()])
-        if gaps:
+        if update.gaps:
             # Running figures start afresh after a gap: only the contacts after the last one.
             self._recent.clear()
             after_last_gap = int(np.count_nonzero(~is_gap[: np.flatnonzero(is_gap)[-1]]))
-            self._recent.extend(contacts[after_last_gap:])
+            self._recent.extend(update.contacts[after_last_gap:])
         else:
-            self._recent.extend(contacts[-RECENT_CONTACTS:])
-        return DetectorUpdate(contacts, gaps)
+            self._recent.extend(update.contacts[-RECENT_CONTACTS:])
+        return update
+
+
+def detect_contact_columns(
+    t: npt.NDArray[np.float64],
+    acc: npt.NDArray[np.float64],
+    *,
+    fs_hz: float,
+    placement: str,
+    up_vector: Sequence[float] | None = None,
+    parameters: TrunkParameters | LegParameters | None = None,
+) -> ContactColumns:
+    """Batch form over whole arrays, as columns: the contacts and gaps of streaming the whole
+    array through a ContactDetector and finishing it."""
+    detector = ContactDetector(
+        fs_hz=fs_hz, placement=placement, up_vector=up_vector, parameters=parameters
+    )
+    events = np.concatenate([detector._events(t, acc), detector._finish_events()])
+    return detector._columns(events)
 
 
 def detect_contacts(
@@ -413,9 +436,6 @@ def detect_contacts(
     parameters: TrunkParameters | LegParameters | None = None,
 ) -> DetectorUpdate:
     """Batch form: the same contacts as streaming the whole array through a ContactDetector."""
-    detector = ContactDetector(
-        fs_hz=fs_hz, placement=placement, up_vector=up_vector, parameters=parameters
-    )
-    first = detector.update(t, acc)
-    last = detector.finish()
-    return DetectorUpdate(first.contacts + last.contacts, first.gaps + last.gaps)
+    return detect_contact_columns(
+        t, acc, fs_hz=fs_hz, placement=placement, up_vector=up_vector, parameters=parameters
+    ).to_update()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import tracemalloc
 from collections.abc import Callable, Sequence
@@ -17,7 +18,13 @@ from hypothesis import strategies as st
 from cadence import _kernels
 from cadence.contacts import Contact, DetectorUpdate, Gap
 from cadence.datasets import bundled_trace
-from cadence.detector import ContactDetector, LegParameters, TrunkParameters, detect_contacts
+from cadence.detector import (
+    ContactDetector,
+    LegParameters,
+    TrunkParameters,
+    detect_contact_columns,
+    detect_contacts,
+)
 from cadence.errors import ConfigurationError
 from cadence.filters import butter2_sos
 from cadence.scoring import ContactScore, score_contacts
@@ -162,6 +169,23 @@ def test_streaming_one_sample_at_a_time_equals_batch(name: str) -> None:
     batch = detect(tr)
     assert batch.contacts, "a real run must give contacts"
     assert stream(tr, [1] * tr.t.size) == batch
+
+
+@pytest.mark.parametrize("name", STREAMED_TRACES)
+def test_the_columns_form_holds_the_streamed_contacts(name: str) -> None:
+    tr = trace(name)
+    cut = (tr.t > 2.0) & (tr.t < 2.5)  # and a gap
+    t, acc = tr.t[~cut], tr.acc[~cut]
+    streamed = stream(dataclasses.replace(tr, t=t, acc=acc, gyro=tr.gyro[~cut]), [37] * t.size)
+    columns = detect_contact_columns(
+        t, acc, fs_hz=tr.fs_hz, placement=tr.placement or "", up_vector=tr.up_vector
+    )
+    assert len(columns) == len(streamed.contacts) > 0
+    assert columns.on_s.tolist() == [c.on_s for c in streamed.contacts]
+    assert columns.off_s.tolist() == [c.off_s for c in streamed.contacts]
+    assert columns.gaps == streamed.gaps != ()
+    assert {c.leg for c in streamed.contacts} == {columns.leg}
+    assert columns.contacts() == streamed.contacts
 
 
 def test_a_gap_is_reported_and_never_bridged_with_steps() -> None:
