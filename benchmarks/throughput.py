@@ -6,7 +6,7 @@ shifted to be continuous, cut at 3 h (1.08 M samples); it is written once to
 in memory, the runs of (a)-(c) taken in turn:
 
 a. batch detection: ``detect_contact_columns`` (contacts as arrays, the batch form for long
-   recordings), and ``detect_contacts`` (a ``Contact`` object per contact) beside it;
+   recordings), and as ``detect_contacts`` gives them (a ``Contact`` object each) beside it;
 b. streaming in 20-sample chunks (``ContactDetector.update`` then ``finish``);
 c. a baseline: 4th-order Butterworth 0.5-5 Hz ``sosfiltfilt`` of the acceleration magnitude and
    ``find_peaks``;
@@ -37,7 +37,8 @@ import numpy as np
 import numpy.typing as npt
 from scipy.signal import butter, find_peaks, sosfiltfilt
 
-from cadence.detector import ContactDetector, detect_contact_columns, detect_contacts
+from cadence.contacts import ContactColumns
+from cadence.detector import ContactDetector, detect_contact_columns
 from cadence.trace import Trace, read_trace, write_trace
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -151,26 +152,23 @@ class Recording:
         return dataclasses.replace(self, t=self.t[:n_samples], acc=self.acc[:n_samples])
 
 
-def detect_batch(recording: Recording) -> int:
-    detected = detect_contact_columns(
+def detect_columns(recording: Recording) -> ContactColumns:
+    return detect_contact_columns(
         recording.t,
         recording.acc,
         fs_hz=recording.fs_hz,
         placement=recording.placement,
         up_vector=recording.up_vector,
     )
-    return len(detected)
+
+
+def detect_batch(recording: Recording) -> int:
+    return len(detect_columns(recording))
 
 
 def detect_batch_objects(recording: Recording) -> int:
-    detected = detect_contacts(
-        recording.t,
-        recording.acc,
-        fs_hz=recording.fs_hz,
-        placement=recording.placement,
-        up_vector=recording.up_vector,
-    )
-    return len(detected.contacts)
+    """What ``detect_contacts`` does: the columns, then a Contact object each."""
+    return len(detect_columns(recording).contacts())
 
 
 def stream(recording: Recording) -> int:
