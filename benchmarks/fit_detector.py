@@ -13,7 +13,8 @@ What is fitted, per placement (everything else is fixed by physics or the litera
   burst (one constant); foot-off is a duty factor of the stride (0.61, not fitted here; the
   truth's stance share is printed). The stance test that keeps toe-offs from being taken for
   heel strikes (``walking_stance_min_g``) is not fitted; its effect is printed per trial
-  (contacts found and extra with and without it).
+  (contacts found and extra with and without it). Nor is the choice among a burst's like
+  peaks by the stride (``walking_rival_ratio``, ``walking_burst_s``).
 
 The detector is run with those constants at zero, the raw event times are matched to the
 truth (within ±120 ms so that a biased raw time still pairs), and each constant is a mean or a

@@ -213,12 +213,28 @@ def _vertical_g(o: Orientation, acc: F64Array, i: int) -> float:
 
 
 @njit(cache=True, inline="always")
+def _check_room(out: F64Array, n_out: int) -> None:
+    """The caller sizes ``out`` for every event a call can make; compiled code does not
+    check bounds, so a mistake there must stop here rather than write past the end."""
+    if n_out >= out.shape[0]:
+        raise IndexError("detector event buffer is full")
+
+
+@njit(cache=True, inline="always")
+def _is_gap(last_t: float, t: float, max_gap_s: float) -> bool:
+    """Samples stopped for too long before t: the stream has a hole."""
+    return not math.isnan(last_t) and _after(t - last_t, max_gap_s)
+
+
+@njit(cache=True, inline="always")
 def _mark_gap(
     state: F64Array, last_t: float, t: float, max_gap_s: float, out: F64Array, n_out: int
 ) -> int:
-    """Write a gap event and forget partial steps when samples stopped for too long."""
-    if math.isnan(last_t) or not _after(t - last_t, max_gap_s):
+    """Write a gap event and forget partial steps when samples stopped for too long (the
+    kernels first end the segment before it as they end the stream)."""
+    if not _is_gap(last_t, t, max_gap_s):
         return n_out
+    _check_room(out, n_out)
     out[n_out, 0] = EVENT_GAP
     out[n_out, 1] = last_t
     out[n_out, 2] = t
@@ -373,6 +389,8 @@ def trunk_kernel(
     o = _load_orientation(state)
     for i in range(t.shape[0]):
         ti = t[i]
+        if _is_gap(o[0], ti, max_gap_s):
+            n_out = _end_trunk_segment(state, params, o[0], out, n_out)
         n_out = _mark_gap(state, o[0], ti, max_gap_s, out, n_out)
         if _is_repeat(state, o[0], ti):
             continue
@@ -465,7 +483,16 @@ def trunk_finish(
     params: F64Array,
     out: F64Array,
 ) -> int:
-    """End of stream: emit the contact the stream ended in when it is certain it ended.
+    """End of stream: see ``_end_trunk_segment``."""
+    return _end_trunk_segment(state, params, state[S_LAST_T], out, 0)
+
+
+@njit(cache=True)
+def _end_trunk_segment(
+    state: F64Array, params: F64Array, end_s: float, out: F64Array, n_out: int
+) -> int:
+    """End of stream or of the segment before a gap, at end_s: emit the contact it ended in
+    when it is certain it ended.
 
     Its stance is certain once the vertical acceleration rose through ``1 g + hysteresis``;
     the fall that measures foot-off is cut off, so the model is given a fall no shorter than
@@ -480,14 +507,13 @@ def trunk_finish(
         or math.isnan(last_fall_s)
         or state[S_PENDING_PEAK] <= 1.0 + params[0]
     ):
-        return 0
-    end_s = state[S_LAST_T]
+        return n_out
     step_s = state[S_STEP_S]
     fall_s = max(end_s - pending_on, last_fall_s)
     off_s = pending_on + _trunk_gct_s(params, fall_s, step_s)
     if _after(off_s, end_s):
-        return 0
-    return _emit_contact(out, 0, pending_on, off_s, 0.0, fall_s, step_s, state[S_PENDING_PEAK])
+        return n_out
+    return _emit_contact(out, n_out, pending_on, off_s, 0.0, fall_s, step_s, state[S_PENDING_PEAK])
 
 
 @njit(cache=True)
@@ -501,6 +527,7 @@ def _emit_contact(
     period_s: float,
     impact_g: float,
 ) -> int:
+    _check_room(out, n_out)
     out[n_out, 0] = EVENT_CONTACT
     out[n_out, 1] = on_s
     out[n_out, 2] = off_s
@@ -671,6 +698,28 @@ def _is_impact(ring_t: F64Array, ring_v: F64Array, c: int, count: int, half_s: f
     j = c + 1
     while j < count and not _after(ring_t[j & mask], tc + half_s):
         if ring_v[j & mask] > vc:
+            return False
+        j += 1
+    return True
+
+
+@njit(cache=True)
+def _tops_stance_samples(
+    ring_t: F64Array, ring_v: F64Array, ring_w: F64Array, c: int, count: int, half_s: float
+) -> bool:
+    """As ``_is_impact``, among the samples that may start stance (``_judge_phases``)."""
+    mask = ring_t.shape[0] - 1
+    first = _ring_first(count, ring_t.shape[0])
+    tc = ring_t[c & mask]
+    vc = ring_v[c & mask]
+    j = c - 1
+    while j >= first and _at_or_after(ring_t[j & mask], tc - half_s):
+        if ring_v[j & mask] >= vc and ring_w[j & mask, W_HEEL_STRIKE] > 0.0:
+            return False
+        j -= 1
+    j = c + 1
+    while j < count and not _after(ring_t[j & mask], tc + half_s):
+        if ring_v[j & mask] > vc and ring_w[j & mask, W_HEEL_STRIKE] > 0.0:
             return False
         j += 1
     return True
@@ -892,7 +941,9 @@ def _judge_phases(
     fit in the segment stays a possible heel strike.
     """
     near_s = params[27]
-    far_s = params[28]
+    # Running stance may last only 0.15 s: a window that long after a heel strike would read
+    # the swing too.
+    far_s = params[28] if state[S_STEP_S] >= params[8] else params[34]
     stance_min_g = params[29]
     mask = ring_t.shape[0] - 1
     newest = count - 1
@@ -921,11 +972,12 @@ def _judge_candidates(
     out: F64Array,
     n_out: int,
 ) -> int:
-    """Judge the ring samples not judged yet up to time up_to_s as impacts (walking ones
+    """Judge the ring samples not judged yet up to time up_to_s as impacts (on a shank,
     phase_delay_s earlier, once the stride phase of every sample they compete with is known).
 
-    Walking: only samples that may be heel strikes compete (``_judge_phases``), so that a
-    toe-off's burst, which can outdo a soft heel strike, neither wins nor hides one."""
+    On a shank only samples that may start stance compete (``_judge_phases``), so that a
+    toe-off's burst, which can outdo a soft heel strike, neither wins nor hides one; this
+    holds before the strides have told a walk from a run too."""
     mask = ring_t.shape[0] - 1
     half_s = _impact_half_window_s(state, params)
     c = max(int(state[S_NEXT_CANDIDATE]), _ring_first(count, ring_t.shape[0]))
@@ -933,12 +985,19 @@ def _judge_candidates(
         tc = ring_t[c & mask]
         walking = _is_walking(state, tc, params)
         # Not on a foot: the phase test reads the shank's tilt in the swing.
-        by_phase = walking and params[21] == 0.0
-        if by_phase and _after(tc, up_to_s - phase_delay_s):
+        shank = params[21] == 0.0
+        if shank and _after(tc, up_to_s - phase_delay_s):
             break
-        if by_phase:
+        if shank and walking:
             impact = ring_w[c & mask, W_HEEL_STRIKE] > 0.0 and _is_heel_strike(
                 state, ring_t, ring_v, ring_w, c, count, half_s, params
+            )
+        elif shank:
+            # Running too: a slow walk's toe-off comes less than a walking stride after its
+            # heel strike, and looks like a run's next impact until the strides are known
+            # (``_judge_phases`` reads a shorter window while the strides say running).
+            impact = ring_w[c & mask, W_HEEL_STRIKE] > 0.0 and _tops_stance_samples(
+                ring_t, ring_v, ring_w, c, count, half_s
             )
         else:
             signal = ring_w[:, W_ENVELOPE] if walking else ring_v
@@ -980,6 +1039,10 @@ def leg_kernel(
     smooth_hz = params[13]
     max_stride_s = params[5]
     envelope_hz = params[20]
+    max_rise_s = params[17]
+    # A walking candidate's rivals lie up to a burst and a local window beyond its half
+    # window, and their stride phase is known walking_phase_far_s after them.
+    walking_delay_s = params[28] + params[31] + params[30]
 
     mask = ring_t.shape[0] - 1
     n_out = 0
@@ -988,6 +1051,8 @@ def leg_kernel(
     for i in range(t.shape[0]):
         ti = t[i]
         last_t = o[0]
+        if _is_gap(last_t, ti, max_gap_s):
+            n_out = _end_leg_segment(state, ring_t, ring_v, ring_w, params, out, n_out)
         n_out = _mark_gap(state, last_t, ti, max_gap_s, out, n_out)
         if _is_repeat(state, last_t, ti):
             continue
@@ -1033,10 +1098,12 @@ def leg_kernel(
         count = _push_ring(state, ring_t, ring_v, ti, math.sqrt(energy), mask)
         _judge_phases(state, ring_t, ring_w, count, params)
 
+        half_s = _impact_half_window_s(state, params)
         if not math.isnan(state[S_PENDING_ON]) and _at_or_after(
-            ti - state[S_PENDING_ON], max_stride_s + _impact_half_window_s(state, params)
+            ti - state[S_PENDING_ON], max_stride_s + max_rise_s + half_s + walking_delay_s
         ):
-            # No next impact within the longest stride: a pause.
+            # No next impact within the longest stride (its peak follows its foot-on within
+            # max_rise_s and is judged half a window and the walking delay later): a pause.
             n_out = _close_leg_contact(
                 state, ring_t, ring_v, ring_w, count, math.nan, params, out, n_out
             )
@@ -1050,10 +1117,8 @@ def leg_kernel(
             ring_v,
             ring_w,
             count,
-            ti - _impact_half_window_s(state, params),
-            # A walking candidate's rivals lie up to a burst and a local window beyond its
-            # half window, and their stride phase is known walking_phase_far_s after them.
-            params[28] + params[31] + params[30],
+            ti - half_s,
+            walking_delay_s,
             params,
             out,
             n_out,
@@ -1071,10 +1136,24 @@ def leg_finish(
     params: F64Array,
     out: F64Array,
 ) -> int:
-    """End of stream: impacts in the last half window (their window after is cut short) are
-    judged on what there is, and the last contact is emitted if it ended within the stream."""
+    """End of stream: see ``_end_leg_segment``."""
+    return _end_leg_segment(state, ring_t, ring_v, ring_w, params, out, 0)
+
+
+@njit(cache=True)
+def _end_leg_segment(
+    state: F64Array,
+    ring_t: F64Array,
+    ring_v: F64Array,
+    ring_w: F64Array,
+    params: F64Array,
+    out: F64Array,
+    n_out: int,
+) -> int:
+    """End of stream or of the segment before a gap: impacts not judged yet (their window
+    after is cut short) are judged on what there is, and the last contact is emitted if it
+    ended within the segment."""
     count = int(state[S_RING_COUNT])
-    n_out = 0
     if count > 0:
         mask = ring_t.shape[0] - 1
         n_out = _judge_candidates(

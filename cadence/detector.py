@@ -39,6 +39,7 @@ from cadence.placement import placement_is_leg
 MIN_FS_HZ: Final = 20.0
 MAX_FS_HZ: Final = 2000.0
 UP_VECTOR_WEIGHT_S: Final = 0.02
+FINISH_CAPACITY: Final = 8
 RECENT_CONTACTS: Final = 16  # contacts behind the running cadence and GCT (about 5-10 s)
 FOOT_PLACEMENTS: Final = ("foot", "shoe")
 
@@ -159,6 +160,11 @@ class LegParameters:
     walking_phase_near_s: float = 0.05
     walking_phase_far_s: float = 0.2
     walking_stance_min_g: float = 0.75
+    # The same test keeps toe-offs out while the strides say running (a slow walk's first
+    # strides look like a run's), over a window that ends sooner: a fast runner's stance may
+    # last 0.15 s. On the Bach trials the average from 0.05 to 0.12 s is 1.44-2.42 g after
+    # running heel strikes and 0.38-0.69 g after walking toe-offs. Not fitted.
+    running_phase_far_s: float = 0.12
     # Walking: envelope peaks within walking_burst_s of a burst's strongest and at least
     # walking_rival_ratio of it are rivals; the one a stride after the last foot-on is the heel
     # strike (``_kernels._is_heel_strike``). Not fitted: on the Bach walking trials every
@@ -209,6 +215,7 @@ class LegParameters:
                 self.walking_burst_s,
                 self.walking_rival_ratio,
                 self.end_off_tolerance_s,
+                self.running_phase_far_s,
             ]
         )
 
@@ -317,8 +324,9 @@ class ContactDetector:
         if times.size == 0:
             return np.empty((0, _kernels.OUT_COLUMNS))
         self._check_channels(values.shape[1])
-        # Room for every event the chunk could hold: one per minimum step, plus gaps.
-        capacity = times.size // 2 + 4
+        # Room for every event the chunk could hold: one per minimum step, plus gaps, plus
+        # what ending a segment before a gap may emit.
+        capacity = times.size // 2 + 4 + FINISH_CAPACITY
         out = np.empty((capacity, _kernels.OUT_COLUMNS))
         n_events = self._kernel(
             self._state,
@@ -334,7 +342,9 @@ class ContactDetector:
         return out[:n_events]
 
     def _finish_events(self) -> npt.NDArray[np.float64]:
-        out = np.empty((2, _kernels.OUT_COLUMNS))
+        # The samples not judged yet span under a second: a contact per shortest stride in
+        # them, and the last one.
+        out = np.empty((FINISH_CAPACITY, _kernels.OUT_COLUMNS))
         n_events = self._finish_kernel(
             self._state, self._ring_t, self._ring_v, self._ring_w, self._params, out
         )

@@ -196,11 +196,11 @@ def test_a_gap_is_reported_and_never_bridged_with_steps() -> None:
     gap = result.gaps[0]
     assert gap.start_s == pytest.approx(2.0, abs=0.01)
     assert gap.end_s == pytest.approx(3.0, abs=0.01)
-    assert not [c for c in result.contacts if gap.start_s - 0.05 < c.on_s < gap.end_s]
-    # Away from the gap, the same contacts as without it.
+    assert not [c for c in result.contacts if c.off_s > gap.start_s and c.on_s < gap.end_s]
+    # Away from the gap, the same contacts as without it; those that ended before it too.
     whole = detect(tr)
-    far = [c.on_s for c in whole.contacts if c.on_s < 1.6 or c.on_s > 3.6]
-    kept = [c.on_s for c in result.contacts if c.on_s < 1.6 or c.on_s > 3.6]
+    far = [c.on_s for c in whole.contacts if c.off_s < gap.start_s - 0.03 or c.on_s > 3.6]
+    kept = [c.on_s for c in result.contacts if c.off_s < gap.start_s - 0.03 or c.on_s > 3.6]
     assert np.allclose(far, kept, atol=0.003)
 
 
@@ -361,6 +361,21 @@ def test_of_two_like_bursts_the_heel_strike_is_the_one_a_stride_after_the_last()
     assert np.all(error_at_scuffs_s(LegParameters(walking_rival_ratio=1.0)) < -0.08)
 
 
+@pytest.mark.parametrize("stride_s", [1.3, 1.5])
+def test_a_slow_walk_is_found_from_its_first_heel_strike(stride_s: float) -> None:
+    # Before the strides tell a walk, toe-offs stronger than the heel strikes must not be
+    # taken (the stride phase test applies to every shank impact); and the next heel strike
+    # is judged a while after it (its rivals and stride phase must be known first), so a long
+    # stride must not close the contact before that, as a pause.
+    t, acc = walking_shank(stride_s, n_strides=8)
+    contacts = detect_contacts(t, acc, fs_hz=100.0, placement="shank").contacts
+    heel_strikes = stride_s * np.arange(1, 9)
+    assert [c.on_s for c in contacts] == pytest.approx(heel_strikes, abs=0.05)
+    duty = LegParameters().walking_duty
+    for contact in contacts[:-1]:
+        assert contact.gct_s == pytest.approx(duty * stride_s, abs=0.03)
+
+
 def test_a_leg_contact_cut_by_the_end_is_kept_when_it_ended_give_or_take_the_model() -> None:
     t, acc = walking_shank()
     whole = detect_contacts(t, acc, fs_hz=100.0, placement="shank").contacts
@@ -406,10 +421,11 @@ def test_a_gap_in_a_leg_stream_is_reported_and_never_bridged() -> None:
     cut = (tr.t > 40.0) & (tr.t < 43.0)
     result = detect(tr, t=tr.t[~cut], acc=tr.acc[~cut])
     assert [(round(g.start_s), round(g.end_s)) for g in result.gaps] == [(40, 43)]
-    assert not [c for c in result.contacts if 39.9 < c.on_s < 43.0]
+    assert not [c for c in result.contacts if c.off_s > 40.0 and c.on_s < 43.0]
+    # The contacts that ended before the gap are kept, as at the end of a stream.
     whole = detect(tr)
-    far = [c.on_s for c in whole.contacts if c.on_s < 39.0 or c.on_s > 45.0]
-    kept = [c.on_s for c in result.contacts if c.on_s < 39.0 or c.on_s > 45.0]
+    far = [c.on_s for c in whole.contacts if c.off_s < 39.97 or c.on_s > 45.0]
+    kept = [c.on_s for c in result.contacts if c.off_s < 39.97 or c.on_s > 45.0]
     assert far == kept
 
 
