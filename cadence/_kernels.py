@@ -684,42 +684,23 @@ def _is_walking(state: F64Array, t_candidate: float, params: F64Array) -> bool:
 
 
 @njit(cache=True)
-def _is_impact(ring_t: F64Array, ring_v: F64Array, c: int, count: int, half_s: float) -> bool:
-    """Ring sample c tops every sample within half_s before and after it."""
-    mask = ring_t.shape[0] - 1
-    first = _ring_first(count, ring_t.shape[0])
-    tc = ring_t[c & mask]
-    vc = ring_v[c & mask]
-    j = c - 1
-    while j >= first and _at_or_after(ring_t[j & mask], tc - half_s):
-        if ring_v[j & mask] >= vc:
-            return False
-        j -= 1
-    j = c + 1
-    while j < count and not _after(ring_t[j & mask], tc + half_s):
-        if ring_v[j & mask] > vc:
-            return False
-        j += 1
-    return True
-
-
-@njit(cache=True)
-def _tops_stance_samples(
-    ring_t: F64Array, ring_v: F64Array, ring_w: F64Array, c: int, count: int, half_s: float
+def _is_impact(
+    ring_t: F64Array, ring_v: F64Array, competes: F64Array, c: int, count: int, half_s: float
 ) -> bool:
-    """As ``_is_impact``, among the samples that may start stance (``_judge_phases``)."""
+    """Ring sample c tops every sample within half_s before and after it that competes
+    (``competes`` > 0; a signal that is never negative may stand for itself)."""
     mask = ring_t.shape[0] - 1
     first = _ring_first(count, ring_t.shape[0])
     tc = ring_t[c & mask]
     vc = ring_v[c & mask]
     j = c - 1
     while j >= first and _at_or_after(ring_t[j & mask], tc - half_s):
-        if ring_v[j & mask] >= vc and ring_w[j & mask, W_HEEL_STRIKE] > 0.0:
+        if ring_v[j & mask] >= vc and competes[j & mask] > 0.0:
             return False
         j -= 1
     j = c + 1
     while j < count and not _after(ring_t[j & mask], tc + half_s):
-        if ring_v[j & mask] > vc and ring_w[j & mask, W_HEEL_STRIKE] > 0.0:
+        if ring_v[j & mask] > vc and competes[j & mask] > 0.0:
             return False
         j += 1
     return True
@@ -783,7 +764,7 @@ def _is_heel_strike(
     hs = ring_w[:, W_HEEL_STRIKE]
     mask = ring_t.shape[0] - 1
     local_s = params[30]
-    if not _is_impact(ring_t, hs, c, count, local_s):
+    if not _is_impact(ring_t, hs, hs, c, count, local_s):
         return False
     tc = ring_t[c & mask]
     strongest = c
@@ -811,7 +792,7 @@ def _is_heel_strike(
     miss_s = abs(_walking_on_s(ring_t, ring_v, c, count, params) - expected_on_s)
     j = _ring_window(ring_t, count, t_strongest - burst_s)
     while j < count and not _after(ring_t[j & mask], t_strongest + burst_s):
-        if j != c and hs[j & mask] >= floor and _is_impact(ring_t, hs, j, count, local_s):
+        if j != c and hs[j & mask] >= floor and _is_impact(ring_t, hs, hs, j, count, local_s):
             rival_s = abs(_walking_on_s(ring_t, ring_v, j, count, params) - expected_on_s)
             if rival_s < miss_s or (rival_s == miss_s and j < c):
                 return False
@@ -996,12 +977,11 @@ def _judge_candidates(
             # Running too: a slow walk's toe-off comes less than a walking stride after its
             # heel strike, and looks like a run's next impact until the strides are known
             # (``_judge_phases`` reads a shorter window while the strides say running).
-            impact = ring_w[c & mask, W_HEEL_STRIKE] > 0.0 and _tops_stance_samples(
-                ring_t, ring_v, ring_w, c, count, half_s
-            )
+            phases = ring_w[:, W_HEEL_STRIKE]
+            impact = phases[c & mask] > 0.0 and _is_impact(ring_t, ring_v, phases, c, count, half_s)
         else:
             signal = ring_w[:, W_ENVELOPE] if walking else ring_v
-            impact = _is_impact(ring_t, signal, c, count, half_s)
+            impact = _is_impact(ring_t, signal, signal, c, count, half_s)
         if impact:
             n_out = _take_impact(
                 state, ring_t, ring_v, ring_w, c, count, walking, params, out, n_out
