@@ -74,7 +74,11 @@ S_NEXT_CANDIDATE = 21  # leg: ring counter of the next sample to judge as an imp
 S_SMOOTH_MAG = 22  # leg: low-passed acceleration magnitude (g)
 S_PHASE_NEXT = 23  # leg: ring counter of the next sample whose stride phase is judged
 S_PHASE_AFTER = 24  # leg: ring counter of the first sample of its window after
-S_FILTER_STATE = 25  # start of the filter states: 2 per biquad section per channel
+S_WALKING_LEVEL = 25  # leg: the same for walking heel strikes (their envelope's peaks, g)
+S_PENDING_WALKING = (
+    26  # leg: the pending contact's impact was judged walking 1, running 0, -1 unknown
+)
+S_FILTER_STATE = 27  # start of the filter states: 2 per biquad section per channel
 STATE_SIZE = S_FILTER_STATE + 2 * 2 * 3
 
 # The gravity direction moves with a time constant of seconds: renormalising it every few
@@ -561,10 +565,8 @@ def _leg_foot_off(
 ) -> float:
     """Foot-off of the sensor leg when running: the low-passed vertical acceleration falls
     through 1 g after stance has held it above ``1 g + push_off_g``, plus a lag learnt
-    against force plates; NaN if not seen (or walking, where stance is too level for it).
+    against force plates; NaN if not seen. (Walking stance is too level for it.)
     """
-    if stride_s >= params[8]:
-        return math.nan
     push_off_g = params[14]
     search_from_strides = params[15]
     lag_s = params[16]
@@ -641,24 +643,35 @@ def _close_leg_contact(
 ) -> int:
     """Emit the pending contact once the next foot-on (NaN: a pause or the end) is known.
 
-    Its stride is the time to the next foot-on when that is a plausible stride, else the
-    running estimate. Foot-off: on a foot, the end of its still phase (``_foot_still_off``);
-    on a shank, measured when running (``_leg_foot_off``). When walking on a shank, or when
-    the foot-off was not seen, a duty factor of the stride (stance is about 60 % of a walking
-    stride for most walkers).
+    Its stride is the time to the next foot-on when that is a plausible stride of its gait
+    (walking or running, as its impact was judged), else the running estimate. Foot-off: on a
+    foot, the end of its still phase (``_foot_still_off``); on a shank, measured when running
+    (``_leg_foot_off``). When walking on a shank, or when the foot-off was not seen, a duty
+    factor of the stride (stance is about 60 % of a walking stride for most walkers).
     """
     on_s = state[S_PENDING_ON]
     stride_s = next_on_s - on_s
-    if not (_at_or_after(stride_s, params[4]) and not _after(stride_s, params[5])):
+    plausible = _at_or_after(stride_s, params[4]) and not _after(stride_s, params[5])
+    if state[S_PENDING_WALKING] < 0.0:
+        # The first impact of a segment had no stride to judge it by: the one after it tells.
+        walking = (stride_s if plausible else state[S_STEP_S]) >= params[8]
+    else:
+        # Judged as walking, unless a running stride follows (the first steps of a run after
+        # a walk, before the stride estimate follows).
+        walking = state[S_PENDING_WALKING] > 0.0 and not (plausible and stride_s < params[8])
+    # A run's last stride before a walk ends at the walk's first heel strike.
+    if not plausible or (not walking and stride_s >= params[8]):
         stride_s = state[S_STEP_S]
     if params[21] > 0.0:
         # No gait keeps the foot down for more than this share of the stride.
         latest_off_s = on_s + params[26] * stride_s
         off_s = _foot_still_off(ring_t, ring_v, ring_w, count, on_s, latest_off_s, params)
     else:
-        off_s = _leg_foot_off(ring_t, ring_w, count, on_s, stride_s, params)
+        off_s = (
+            math.nan if walking else _leg_foot_off(ring_t, ring_w, count, on_s, stride_s, params)
+        )
     if math.isnan(off_s) or off_s <= on_s:
-        duty = params[7] if stride_s >= params[8] else params[6]
+        duty = params[7] if walking else params[6]
         off_s = on_s + duty * stride_s
     state[S_PENDING_ON] = math.nan
     return _emit_contact(out, n_out, on_s, off_s, 1.0, math.nan, stride_s, state[S_PENDING_PEAK])
@@ -757,9 +770,9 @@ def _is_heel_strike(
     A heel strike's envelope (``W_HEEL_STRIKE``) may have several peaks of about the same
     height: a scuff or a slap before or after the strike. Peaks within ``walking_burst_s`` of
     the burst's strongest (the highest sample within half_s of c) and at least
-    ``walking_rival_ratio`` of it compete; once the stride is known, the one whose foot-on
-    falls nearest a stride after the last foot-on wins (walking strides repeat within a few
-    per cent), else the strongest.
+    ``walking_rival_ratio`` of it compete; once a walking stride is known, the one whose
+    foot-on falls nearest a stride after the last foot-on wins (walking strides repeat within
+    a few per cent), else the strongest.
     """
     hs = ring_w[:, W_HEEL_STRIKE]
     mask = ring_t.shape[0] - 1
@@ -775,7 +788,8 @@ def _is_heel_strike(
         j += 1
     last_on = state[S_LAST_ON]
     stride_s = state[S_STEP_S]
-    predicted = not math.isnan(last_on) and state[S_STRIDES_SEEN] > 0.0
+    # Only a walking stride estimate predicts (after a run it may still hold a running one).
+    predicted = not math.isnan(last_on) and state[S_STRIDES_SEEN] > 0.0 and stride_s >= params[8]
     if predicted:
         predicted = not _after(tc - last_on, 1.5 * stride_s)
     if strongest == c:
@@ -831,12 +845,14 @@ def _take_impact(
     if vc < (params[18] if walking else params[9]):
         return n_out
     # The threshold follows recent impacts, and lapses after a pause so that a changed
-    # signal level (another surface, another pace) is picked up again.
+    # signal level (another surface, another pace) is picked up again. Running impacts and
+    # walking heel strikes are measured differently and differ tenfold: each has its own.
+    level_at = S_WALKING_LEVEL if walking else S_LEVEL
     last_on = state[S_LAST_ON]
     if (
         not math.isnan(last_on)
         and not _at_or_after(tc - last_on, 2.0 * max_stride_s)
-        and vc < level_fraction * state[S_LEVEL]
+        and vc < level_fraction * state[level_at]
     ):
         return n_out
     impact_g = vc
@@ -866,27 +882,31 @@ def _take_impact(
     if not _after(tc - state[S_SEGMENT_START], max_rise_s):
         return n_out
     stride_s = state[S_STEP_S]
+    if not math.isnan(last_on) and not _at_or_after(t_on - last_on, min_stride_s):
+        return n_out
+    # The contact before is closed on the stride estimate it was made with.
+    if not math.isnan(state[S_PENDING_ON]):
+        n_out = _close_leg_contact(state, ring_t, ring_v, ring_w, count, t_on, params, out, n_out)
     if not math.isnan(last_on):
         stride = t_on - last_on
-        if not _at_or_after(stride, min_stride_s):
-            return n_out
-        # The first stride replaces the guess; later ones are smoothed. A much longer
-        # interval is a missed impact or a pause, not a new stride period.
-        if state[S_STRIDES_SEEN] == 0.0 and not _after(stride, max_stride_s):
+        # The first stride replaces the guess, and so does a walking stride after a running
+        # estimate (a walk break); later ones are smoothed. A much longer interval is a missed
+        # impact or a pause, not a new stride period.
+        walk_after_run = walking and stride_s < params[8] and _at_or_after(stride, params[8])
+        if (state[S_STRIDES_SEEN] == 0.0 or walk_after_run) and not _after(stride, max_stride_s):
             state[S_STEP_S] = stride
-            state[S_STRIDES_SEEN] = 1.0
+            state[S_STRIDES_SEEN] += 1.0
         elif not _after(stride, min(max_stride_s, 1.5 * stride_s)):
             state[S_STEP_S] += 0.5 * (stride - stride_s)
             state[S_STRIDES_SEEN] += 1.0
-    if not math.isnan(state[S_PENDING_ON]):
-        n_out = _close_leg_contact(state, ring_t, ring_v, ring_w, count, t_on, params, out, n_out)
     state[S_LAST_ON] = t_on
     state[S_PENDING_ON] = t_on
     state[S_PENDING_PEAK] = impact_g
-    if state[S_LEVEL] == 0.0:
-        state[S_LEVEL] = vc
+    state[S_PENDING_WALKING] = -1.0 if math.isnan(last_on) else 1.0 if walking else 0.0
+    if state[level_at] == 0.0:
+        state[level_at] = vc
     else:
-        state[S_LEVEL] += 0.25 * (vc - state[S_LEVEL])
+        state[level_at] += 0.25 * (vc - state[level_at])
     return n_out
 
 
@@ -910,7 +930,12 @@ def _window_mean(ring_t: F64Array, ring_w: F64Array, j0: int, j1: int) -> float:
 
 @njit(cache=True)
 def _judge_phases(
-    state: F64Array, ring_t: F64Array, ring_w: F64Array, count: int, params: F64Array
+    state: F64Array,
+    ring_t: F64Array,
+    ring_w: F64Array,
+    count: int,
+    params: F64Array,
+    segment_ends: bool,
 ) -> None:
     """Mark the samples after which the leg swings (a toe-off) once the time after them
     (``walking_phase_far_s``) has come in.
@@ -918,8 +943,10 @@ def _judge_phases(
     A heel strike starts stance: the loaded shank stands near vertical and the low-passed
     vertical acceleration stays near 1 g. A toe-off starts the swing: the shank leaves
     tilted far forward and the same average, from ``near`` to ``far`` seconds after it,
-    drops well below 1 g (under ``walking_stance_min_g``). A sample whose window does not
-    fit in the segment stays a possible heel strike.
+    drops well below 1 g (under ``walking_stance_min_g``). When the segment ends, the samples
+    left are judged on the part of their window there is, if it spans ``near`` seconds; those
+    with less cannot be told and are not taken for heel strikes (the contact they would start
+    could not end within the segment anyway).
     """
     near_s = params[27]
     # Running stance may last only 0.15 s: a window that long after a heel strike would read
@@ -931,11 +958,16 @@ def _judge_phases(
     t_newest = ring_t[newest & mask]
     p = max(int(state[S_PHASE_NEXT]), _ring_first(count, ring_t.shape[0]))
     after = max(int(state[S_PHASE_AFTER]), p)
-    while p < count and not _after(ring_t[p & mask], t_newest - far_s):
+    last_s = t_newest - (2.0 * near_s if segment_ends else far_s)
+    while p < count and not _after(ring_t[p & mask], last_s):
         after = _advance(ring_t, max(after, p), count, ring_t[p & mask] + near_s)
         if after < newest and _window_mean(ring_t, ring_w, after, newest) < stance_min_g:
             ring_w[p & mask, W_HEEL_STRIKE] = 0.0
         p += 1
+    if segment_ends:
+        while p < count:
+            ring_w[p & mask, W_HEEL_STRIKE] = 0.0
+            p += 1
     state[S_PHASE_NEXT] = p
     state[S_PHASE_AFTER] = after
 
@@ -1076,7 +1108,7 @@ def leg_kernel(
         )
         ring_w[slot, W_HEEL_STRIKE] = envelope
         count = _push_ring(state, ring_t, ring_v, ti, math.sqrt(energy), mask)
-        _judge_phases(state, ring_t, ring_w, count, params)
+        _judge_phases(state, ring_t, ring_w, count, params, False)
 
         half_s = _impact_half_window_s(state, params)
         if not math.isnan(state[S_PENDING_ON]) and _at_or_after(
@@ -1136,6 +1168,8 @@ def _end_leg_segment(
     count = int(state[S_RING_COUNT])
     if count > 0:
         mask = ring_t.shape[0] - 1
+        if params[21] == 0.0:
+            _judge_phases(state, ring_t, ring_w, count, params, True)
         n_out = _judge_candidates(
             state,
             ring_t,

@@ -376,6 +376,27 @@ def test_a_slow_walk_is_found_from_its_first_heel_strike(stride_s: float) -> Non
         assert contact.gct_s == pytest.approx(duty * stride_s, abs=0.03)
 
 
+def test_a_walk_after_a_run_is_found_from_its_first_strides() -> None:
+    # A walk break: heel strikes a tenth of the run's impacts must not fall under a threshold
+    # learnt on the run.
+    run = simulate(RunnerConfig(duration_s=20.0, placement="shank", seed=2))
+    t_walk, acc_walk = walking_shank(1.1, n_strides=15)
+    start_s = run.trace.t[-1] + 0.01
+    t = np.concatenate([run.trace.t, start_s + t_walk])
+    acc = np.concatenate([run.trace.acc, acc_walk])
+    contacts = detect_contacts(t, acc, fs_hz=100.0, placement="shank").contacts
+    on_s = np.array([c.on_s for c in contacts])
+    heel_strikes = start_s + 1.1 * np.arange(1, 16)
+    assert np.abs(on_s[:, None] - heel_strikes[None, :]).min(axis=0).max() < 0.05
+    # Each contact's stance is its own gait's: the run's last one (the next impact is the
+    # walk's) as the run alone gives it, the walk's a walking duty of its stride.
+    run_alone = detect_contacts(run.trace.t, run.trace.acc, fs_hz=100.0, placement="shank")
+    last_run = [c for c in contacts if c.on_s < start_s][-1]
+    assert last_run == run_alone.contacts[-1]
+    walk_gct_s = [c.gct_s for c in contacts if c.on_s > start_s][:-1]
+    assert walk_gct_s == pytest.approx([LegParameters().walking_duty * 1.1] * 14, abs=0.03)
+
+
 def test_a_leg_contact_cut_by_the_end_is_kept_when_it_ended_give_or_take_the_model() -> None:
     t, acc = walking_shank()
     whole = detect_contacts(t, acc, fs_hz=100.0, placement="shank").contacts
