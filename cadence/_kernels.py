@@ -78,7 +78,8 @@ S_WALKING_LEVEL = 25  # leg: the same for walking heel strikes (their envelope's
 S_PENDING_WALKING = (
     26  # leg: the pending contact's impact was judged walking 1, running 0, -1 unknown
 )
-S_FILTER_STATE = 27  # start of the filter states: 2 per biquad section per channel
+S_WALK_STRIDE_S = 27  # leg: the last interval that was a walking stride after a running estimate
+S_FILTER_STATE = 28  # start of the filter states: 2 per biquad section per channel
 STATE_SIZE = S_FILTER_STATE + 2 * 2 * 3
 
 # The gravity direction moves with a time constant of seconds: renormalising it every few
@@ -552,6 +553,7 @@ def _reset_after_gap(state: F64Array) -> None:
     state[S_LAST_ON] = math.nan
     state[S_PENDING_ON] = math.nan
     state[S_PHASE] = 0.0
+    state[S_WALK_STRIDE_S] = 0.0
 
 
 @njit(cache=True)
@@ -889,10 +891,22 @@ def _take_impact(
         n_out = _close_leg_contact(state, ring_t, ring_v, ring_w, count, t_on, params, out, n_out)
     if not math.isnan(last_on):
         stride = t_on - last_on
-        # The first stride replaces the guess, and so does a walking stride after a running
-        # estimate (a walk break); later ones are smoothed. A much longer interval is a missed
-        # impact or a pause, not a new stride period.
-        walk_after_run = walking and stride_s < params[8] and _at_or_after(stride, params[8])
+        # The first stride replaces the guess, and so does a walk break: a second walking
+        # stride after a running estimate, about as long as the first (one long interval may
+        # be a missed impact, two strides). Later strides are smoothed. A much longer
+        # interval is a missed impact or a pause, not a new stride period.
+        walk_after_run = False
+        if (
+            walking
+            and stride_s < params[8]
+            and _at_or_after(stride, params[8])
+            and not _after(stride, max_stride_s)
+        ):
+            previous = state[S_WALK_STRIDE_S]
+            walk_after_run = previous > 0.0 and abs(stride - previous) <= 0.2 * previous
+            state[S_WALK_STRIDE_S] = stride
+        else:
+            state[S_WALK_STRIDE_S] = 0.0
         if (state[S_STRIDES_SEEN] == 0.0 or walk_after_run) and not _after(stride, max_stride_s):
             state[S_STEP_S] = stride
             state[S_STRIDES_SEEN] += 1.0

@@ -324,9 +324,10 @@ class ContactDetector:
         if times.size == 0:
             return np.empty((0, _kernels.OUT_COLUMNS))
         self._check_channels(values.shape[1])
-        # Room for every event the chunk could hold: one per minimum step, plus gaps, plus
-        # what ending a segment before a gap may emit.
-        capacity = times.size // 2 + 4 + FINISH_CAPACITY
+        # Room for every event the chunk could hold: a gap or a contact per sample at most
+        # (a gap needs the sample after it; a contact several), plus the contacts pending from
+        # earlier chunks that ending a segment may emit.
+        capacity = times.size + 4 + FINISH_CAPACITY
         out = np.empty((capacity, _kernels.OUT_COLUMNS))
         n_events = self._kernel(
             self._state,

@@ -397,6 +397,38 @@ def test_a_walk_after_a_run_is_found_from_its_first_strides() -> None:
     assert walk_gct_s == pytest.approx([LegParameters().walking_duty * 1.1] * 14, abs=0.03)
 
 
+def test_a_missed_running_impact_is_not_taken_for_a_walk_break() -> None:
+    # One impact lost (low-passed away): the interval over it is two running strides, as long
+    # as a walking stride. The run goes on as a run: the stream's last contact, cut two
+    # strides later, keeps its measured foot-off and is not dropped as a walk's.
+    run = simulate(RunnerConfig(duration_s=20.0, placement="shank", seed=4))
+    t, acc = run.trace.t, run.trace.acc
+    intact = detect_contacts(t, acc, fs_hz=100.0, placement="shank").contacts
+    lost = intact[12]
+    low = scipy.signal.sosfiltfilt(scipy.signal.butter(2, 4.0, fs=100.0, output="sos"), acc, axis=0)
+    around = (t >= lost.on_s - 0.03) & (t <= lost.on_s + 0.12)
+    softened = np.where(around[:, None], low, acc)
+    keep = t <= intact[14].on_s + 0.45
+    contacts = detect_contacts(t[keep], softened[keep], fs_hz=100.0, placement="shank").contacts
+    assert [c.on_s for c in contacts if c.on_s > lost.on_s - 0.05] == pytest.approx(
+        [intact[13].on_s, intact[14].on_s], abs=0.005
+    )
+    assert contacts[-1].gct_s == pytest.approx(intact[14].gct_s, abs=0.005)
+
+
+def test_samples_each_after_a_gap_are_reported_in_batch_as_when_streamed() -> None:
+    t = 0.2 * np.arange(60)
+    acc = np.tile([0.0, 0.0, 9.81], (t.size, 1))
+    for placement in ("sacrum", "shank"):
+        batch = detect_contacts(t, acc, fs_hz=50.0, placement=placement)
+        assert len(batch.gaps) == t.size - 1
+        detector = ContactDetector(fs_hz=50.0, placement=placement)
+        streamed = [
+            g for i in range(t.size) for g in detector.update(t[i : i + 1], acc[i : i + 1]).gaps
+        ]
+        assert tuple(streamed) == batch.gaps
+
+
 def test_a_leg_contact_cut_by_the_end_is_kept_when_it_ended_give_or_take_the_model() -> None:
     t, acc = walking_shank()
     whole = detect_contacts(t, acc, fs_hz=100.0, placement="shank").contacts
