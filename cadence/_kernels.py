@@ -75,9 +75,7 @@ S_SMOOTH_MAG = 22  # leg: low-passed acceleration magnitude (g)
 S_PHASE_NEXT = 23  # leg: ring counter of the next sample whose stride phase is judged
 S_PHASE_AFTER = 24  # leg: ring counter of the first sample of its window after
 S_WALKING_LEVEL = 25  # leg: the same for walking heel strikes (their envelope's peaks, g)
-S_PENDING_WALKING = (
-    26  # leg: the pending contact's impact was judged walking 1, running 0, -1 unknown
-)
+S_PENDING_WALKING = 26  # leg: pending impact judged walking 1, running 0, unknown -1
 S_WALK_STRIDE_S = 27  # leg: the last interval that was a walking stride after a running estimate
 S_FILTER_STATE = 28  # start of the filter states: 2 per biquad section per channel
 STATE_SIZE = S_FILTER_STATE + 2 * 2 * 3

@@ -8,7 +8,7 @@ recordings, where building an object per contact costs as much as finding it).
 
 Trunk placements: a contact is reported at its foot-off (about 0.3 s after foot-on when
 running). Leg placements: once the next impact is confirmed, about a stride and half a second
-after foot-on (walking: 0.35 s more, for the stride phase and rival peaks), since its foot-off
+after foot-on (on a shank 0.35 s more, for the stride phase and rival peaks), since its foot-off
 is read from the signal after it: on a foot, the push-off that ends the still phase of stance;
 on a shank or ankle, the fall of the vertical acceleration when running, a duty factor when
 walking.
