@@ -25,7 +25,7 @@ from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 from statistics import median
-from typing import Final
+from typing import Final, Required, TypedDict, Unpack
 
 import numpy as np
 import numpy.typing as npt
@@ -396,6 +396,7 @@ class ContactDetector:
     def _columns(self, events: npt.NDArray[np.float64]) -> ContactColumns:
         is_gap = events[:, 0] == _kernels.EVENT_GAP
         contact_rows = events[~is_gap]
+        # Copies: views would keep the whole event buffer (a row per sample) alive.
         return ContactColumns(
             on_s=contact_rows[:, 1].copy(),
             off_s=contact_rows[:, 2].copy(),
@@ -408,45 +409,37 @@ class ContactDetector:
         if events.shape[0] == 0:
             return DetectorUpdate()
         update = self._columns(events).to_update()
-        is_gap = events[:, 0] == _kernels.EVENT_GAP
         if update.gaps:
             # Running figures start afresh after a gap: only the contacts after the last one.
             self._recent.clear()
-            after_last_gap = int(np.count_nonzero(~is_gap[: np.flatnonzero(is_gap)[-1]]))
-            self._recent.extend(update.contacts[after_last_gap:])
+            resumed_s = update.gaps[-1].end_s
+            self._recent.extend(c for c in update.contacts if c.on_s >= resumed_s)
         else:
             self._recent.extend(update.contacts[-RECENT_CONTACTS:])
         return update
 
 
+class DetectorOptions(TypedDict, total=False):
+    """The keyword arguments of ``ContactDetector``, for the batch functions."""
+
+    fs_hz: Required[float]
+    placement: Required[str]
+    up_vector: Sequence[float] | None
+    parameters: TrunkParameters | LegParameters | None
+
+
 def detect_contact_columns(
-    t: npt.NDArray[np.float64],
-    acc: npt.NDArray[np.float64],
-    *,
-    fs_hz: float,
-    placement: str,
-    up_vector: Sequence[float] | None = None,
-    parameters: TrunkParameters | LegParameters | None = None,
+    t: npt.NDArray[np.float64], acc: npt.NDArray[np.float64], **options: Unpack[DetectorOptions]
 ) -> ContactColumns:
     """Batch form over whole arrays, as columns: the contacts and gaps of streaming the whole
     array through a ContactDetector and finishing it."""
-    detector = ContactDetector(
-        fs_hz=fs_hz, placement=placement, up_vector=up_vector, parameters=parameters
-    )
+    detector = ContactDetector(**options)
     events = np.concatenate([detector._events(t, acc), detector._finish_events()])
     return detector._columns(events)
 
 
 def detect_contacts(
-    t: npt.NDArray[np.float64],
-    acc: npt.NDArray[np.float64],
-    *,
-    fs_hz: float,
-    placement: str,
-    up_vector: Sequence[float] | None = None,
-    parameters: TrunkParameters | LegParameters | None = None,
+    t: npt.NDArray[np.float64], acc: npt.NDArray[np.float64], **options: Unpack[DetectorOptions]
 ) -> DetectorUpdate:
     """Batch form: the same contacts as streaming the whole array through a ContactDetector."""
-    return detect_contact_columns(
-        t, acc, fs_hz=fs_hz, placement=placement, up_vector=up_vector, parameters=parameters
-    ).to_update()
+    return detect_contact_columns(t, acc, **options).to_update()

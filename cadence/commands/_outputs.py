@@ -9,14 +9,19 @@ import os
 import sys
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from cadence.errors import ConfigurationError
 
 if TYPE_CHECKING:
+    from collections.abc import Coroutine
+
     from cadence.alerts import AlertRules
+    from cadence.events import RunTotals
     from cadence.profile import RunnerProfile
+    from cadence.recording import Recorder
     from cadence.sinks import Sink
+    from cadence.source import Source
 
 DEFAULT_MQTT_PORT = 1883
 
@@ -29,6 +34,26 @@ class Outputs:
     sinks: list[Sink]
     profile_path: Path
     profile_had_baseline: bool
+
+    def coach(
+        self,
+        source: Source,
+        *,
+        placement: str | None,
+        recorder: Recorder | None,
+        totals: RunTotals,
+    ) -> Coroutine[Any, Any, RunTotals]:
+        """The live pipeline from ``source`` to these rules and sinks (and the recorder)."""
+        from cadence.pipeline import run_pipeline
+
+        return run_pipeline(
+            source,
+            placement=placement,
+            rules=self.rules,
+            sinks=self.sinks,
+            recorder=recorder,
+            totals=totals,
+        )
 
 
 def positive_float(text: str) -> float:

@@ -85,7 +85,6 @@ def register(subcommands: argparse._SubParsersAction[argparse.ArgumentParser]) -
 
 def run_replay(args: argparse.Namespace) -> int:
     from cadence.events import RunTotals
-    from cadence.pipeline import run_pipeline
     from cadence.recording import Recorder
     from sim.replay import TraceReplay
 
@@ -114,14 +113,7 @@ def run_replay(args: argparse.Namespace) -> int:
         )
         try:
             return await run_until_stopped(
-                run_pipeline(
-                    replay,
-                    placement=args.placement,
-                    rules=outputs.rules,
-                    sinks=outputs.sinks,
-                    recorder=recorder,
-                    totals=totals,
-                ),
+                outputs.coach(replay, placement=args.placement, recorder=recorder, totals=totals),
                 name="cadence-replay",
             )
         finally:

@@ -84,7 +84,6 @@ def register(subcommands: argparse._SubParsersAction[argparse.ArgumentParser]) -
 
 def run_live(args: argparse.Namespace) -> int:
     from cadence.events import RunTotals
-    from cadence.pipeline import run_pipeline
     from cadence.recording import Recorder
 
     with tempfile.TemporaryDirectory(prefix="cadence-demo-") as scratch:
@@ -105,14 +104,7 @@ def run_live(args: argparse.Namespace) -> int:
 
         stopped = asyncio.run(
             run_until_stopped(
-                run_pipeline(
-                    source,
-                    placement=args.placement,
-                    rules=outputs.rules,
-                    sinks=outputs.sinks,
-                    recorder=recorder,
-                    totals=totals,
-                ),
+                outputs.coach(source, placement=args.placement, recorder=recorder, totals=totals),
                 name="cadence-run",
             )
         )
