@@ -77,8 +77,14 @@ S_PHASE_AFTER = 24  # leg: ring counter of the first sample of its window after
 S_WALKING_LEVEL = 25  # leg: the same for walking heel strikes (their envelope's peaks, g)
 S_PENDING_WALKING = 26  # leg: pending impact judged walking 1, running 0, unknown -1
 S_WALK_STRIDE_S = 27  # leg: the last interval that was a walking stride after a running estimate
-S_FILTER_STATE = 28  # start of the filter states: 2 per biquad section per channel
+S_PENDING_ALIGNED = 28  # leg: the pending impact's time aligned to the template (NaN if not)
+S_ALIGN_OFFSET = 29  # leg: mean foot-on onset minus aligned time of the template's impacts (s)
+S_TEMPLATE_COUNT = 30  # leg: impacts averaged into the template (0: none yet)
+S_TEMPLATE_WALKING = 31  # leg: the template's gait, walking 1 or running 0
+S_FILTER_STATE = 32  # start of the filter states: 2 per biquad section per channel
 STATE_SIZE = S_FILTER_STATE + 2 * 2 * 3
+# Leg: the template's samples follow the filter states, to the end of the state vector.
+S_TEMPLATE = STATE_SIZE
 
 # The gravity direction moves with a time constant of seconds: renormalising it every few
 # samples instead of every one saves a square root and a division per sample.
@@ -649,7 +655,7 @@ def _close_leg_contact(
     (``_leg_foot_off``). When walking on a shank, or when the foot-off was not seen, a duty
     factor of the stride (stance is about 60 % of a walking stride for most walkers).
     """
-    on_s = state[S_PENDING_ON]
+    on_s = _foot_on_s(state, state[S_PENDING_ON], state[S_PENDING_ALIGNED])
     stride_s = next_on_s - on_s
     plausible = _at_or_after(stride_s, params[4]) and not _after(stride_s, params[5])
     if state[S_PENDING_WALKING] < 0.0:
@@ -815,6 +821,111 @@ def _is_heel_strike(
 
 
 @njit(cache=True)
+def _resample_ring(
+    ring_t: F64Array, signal: F64Array, count: int, start_s: float, step_s: float, out: F64Array
+) -> bool:
+    """The ring's signal at ``start_s + k step_s`` into out (linear interpolation); False,
+    with out untouched, when the samples since the ring's last reset do not cover them."""
+    mask = ring_t.shape[0] - 1
+    first = _ring_first(count, ring_t.shape[0])
+    end_s = start_s + (out.shape[0] - 1) * step_s
+    if count == 0 or _after(ring_t[first & mask], start_s):
+        return False
+    if _after(end_s, ring_t[(count - 1) & mask]):
+        return False
+    j = max(first, _ring_window(ring_t, count, start_s) - 1)
+    for k in range(out.shape[0]):
+        tk = start_s + k * step_s
+        while j + 1 < count and ring_t[(j + 1) & mask] <= tk:
+            j += 1
+        v0 = signal[j & mask]
+        if j + 1 < count:
+            t0 = ring_t[j & mask]
+            frac = min(1.0, max(0.0, (tk - t0) / (ring_t[(j + 1) & mask] - t0)))
+            out[k] = v0 + frac * (signal[(j + 1) & mask] - v0)
+        else:
+            out[k] = v0
+    return True
+
+
+@njit(cache=True)
+def _align_to_template(
+    state: F64Array,
+    ring_t: F64Array,
+    ring_w: F64Array,
+    count: int,
+    onset_s: float,
+    walking: bool,
+    params: F64Array,
+) -> float:
+    """The impact whose onset is onset_s, aligned to the template of this gait's impacts: the
+    time where its low-passed magnitude, from ``template_before_s`` before to
+    ``template_after_s`` after, best matches the template (least squares, to a fraction of a
+    template sample). NaN when the ring does not hold the window or the best match lies at
+    the edge of ``template_max_shift_s``.
+
+    The first impact of a gait starts the template, anchored at its onset; each aligned one
+    is averaged in (with weight 1/n, never below ``template_min_weight``, so it follows a
+    changing stride). ``S_ALIGN_OFFSET`` averages onset minus aligned time the same way: a
+    foot-on is its aligned time plus that offset (``_foot_on_s``). The onset of a soft
+    impact wanders by tens of ms with its amplitude; the whole waveform places it steadily.
+    """
+    template = state[S_TEMPLATE:]
+    size = template.shape[0]
+    before_s = params[35]
+    step_s = (before_s + params[36]) / (size - 1)
+    shifts = int(params[37] / step_s + 0.5)
+    window = np.empty(size + 2 * shifts)
+    start_s = onset_s - before_s - shifts * step_s
+    if not _resample_ring(ring_t, ring_w[:, W_MAGNITUDE], count, start_s, step_s, window):
+        return math.nan
+    gait = 1.0 if walking else 0.0
+    if state[S_TEMPLATE_COUNT] == 0.0 or state[S_TEMPLATE_WALKING] != gait:
+        # The pending contact keeps the old template's offset (the new one starts at 0).
+        state[S_PENDING_ALIGNED] += state[S_ALIGN_OFFSET]
+        template[:] = window[shifts : shifts + size]
+        state[S_TEMPLATE_COUNT] = 1.0
+        state[S_TEMPLATE_WALKING] = gait
+        state[S_ALIGN_OFFSET] = 0.0
+        return onset_s
+    errors = np.empty(2 * shifts + 1)
+    best = 0
+    for shift in range(errors.shape[0]):
+        error = 0.0
+        for k in range(size):
+            d = window[shift + k] - template[k]
+            error += d * d
+        errors[shift] = error
+        if error < errors[best]:
+            best = shift
+    if best == 0 or best == errors.shape[0] - 1:
+        return math.nan
+    curvature = errors[best - 1] - 2.0 * errors[best] + errors[best + 1]
+    frac = 0.5 * (errors[best - 1] - errors[best + 1]) / curvature if curvature > 0.0 else 0.0
+    aligned_s: float = onset_s + (best - shifts + frac) * step_s
+    n = state[S_TEMPLATE_COUNT] + 1.0
+    state[S_TEMPLATE_COUNT] = n
+    weight = max(1.0 / n, params[38])
+    state[S_ALIGN_OFFSET] += weight * ((onset_s - aligned_s) - state[S_ALIGN_OFFSET])
+    for k in range(size):
+        position = best + frac + k
+        i = int(position)
+        v = window[i] + (position - i) * (window[i + 1] - window[i])
+        template[k] += weight * (v - template[k])
+    return aligned_s
+
+
+@njit(cache=True, inline="always")
+def _foot_on_s(state: F64Array, onset_s: float, aligned_s: float) -> float:
+    """Foot-on as reported: the aligned time plus the template's mean offset, or the onset
+    where the impact was not aligned (see ``_align_to_template``)."""
+    if math.isnan(aligned_s):
+        return onset_s
+    on_s: float = aligned_s + state[S_ALIGN_OFFSET]
+    return on_s
+
+
+@njit(cache=True)
 def _take_impact(
     state: F64Array,
     ring_t: F64Array,
@@ -830,9 +941,11 @@ def _take_impact(
     """Turn the impact at ring sample c into the pending contact if it passes the threshold
     and the stride limits; the contact pending before it is emitted first.
 
-    Running: foot-on is where the transient rose through ``onset_fraction`` of its peak, less
-    a lead. Walking: the heel strike is soft and its transient a burst of small peaks, so the
-    impact is the peak of the smoothed envelope, less a (longer) lead.
+    Running: the onset is where the transient rose through ``onset_fraction`` of its peak,
+    less a lead. Walking: the heel strike is soft and its transient a burst of small peaks, so
+    the onset is the peak of the smoothed envelope, less a (longer) lead. The foot-on reported
+    aligns the whole impact to the gait's template (``_align_to_template``); the stride
+    limits and estimate work on onsets.
     """
     min_stride_s = params[4]
     max_stride_s = params[5]
@@ -884,9 +997,13 @@ def _take_impact(
     stride_s = state[S_STEP_S]
     if not math.isnan(last_on) and not _at_or_after(t_on - last_on, min_stride_s):
         return n_out
+    aligned_s = _align_to_template(state, ring_t, ring_w, count, t_on, walking, params)
     # The contact before is closed on the stride estimate it was made with.
     if not math.isnan(state[S_PENDING_ON]):
-        n_out = _close_leg_contact(state, ring_t, ring_v, ring_w, count, t_on, params, out, n_out)
+        next_on_s = _foot_on_s(state, t_on, aligned_s)
+        n_out = _close_leg_contact(
+            state, ring_t, ring_v, ring_w, count, next_on_s, params, out, n_out
+        )
     if not math.isnan(last_on):
         stride = t_on - last_on
         # The first stride replaces the guess, and so does a walk break: a second walking
@@ -913,6 +1030,7 @@ def _take_impact(
             state[S_STRIDES_SEEN] += 1.0
     state[S_LAST_ON] = t_on
     state[S_PENDING_ON] = t_on
+    state[S_PENDING_ALIGNED] = aligned_s
     state[S_PENDING_PEAK] = impact_g
     state[S_PENDING_WALKING] = -1.0 if math.isnan(last_on) else 1.0 if walking else 0.0
     if state[level_at] == 0.0:
