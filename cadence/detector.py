@@ -40,8 +40,9 @@ MIN_FS_HZ: Final = 20.0
 MAX_FS_HZ: Final = 2000.0
 UP_VECTOR_WEIGHT_S: Final = 0.02
 FINISH_CAPACITY: Final = 8
-# Finer steps add work, not precision: the alignment interpolates between them.
-TEMPLATE_MAX_HZ: Final = 500.0
+# The impact template's rate, whatever the stream's: at 50 Hz a shift of a sample is 20 ms,
+# too coarse to align by; finer steps add work, not precision.
+TEMPLATE_HZ: Final = 500.0
 RECENT_CONTACTS: Final = 16  # contacts behind the running cadence and GCT (about 5-10 s)
 FOOT_PLACEMENTS: Final = ("foot", "shoe")
 
@@ -294,10 +295,9 @@ class ContactDetector:
             self._sos = butter2_sos(cutoff_hz, fs_hz, "highpass")
             self._params = leg.kernel_params(foot_mounted=placement_is_foot(placement))
             self._state[_kernels.S_STEP_S] = leg.default_stride_s
-            # The impact template (``_kernels._align_to_template``) ends the state vector,
-            # sampled at the stream's rate up to TEMPLATE_MAX_HZ.
+            # The impact template (``_kernels._align_to_template``) ends the state vector.
             template_s = leg.template_before_s + leg.template_after_s
-            template_size = round(template_s * min(fs_hz, TEMPLATE_MAX_HZ)) + 1
+            template_size = round(template_s * TEMPLATE_HZ) + 1
             self._state = np.concatenate([self._state, np.zeros(template_size)])
             ring_s = 2.5 * leg.max_stride_interval_s
             self._kernel = _kernels.leg_kernel
