@@ -81,7 +81,8 @@ S_PENDING_ALIGNED = 28  # leg: the pending impact's time aligned to the template
 S_ALIGN_OFFSET = 29  # leg: mean foot-on onset minus aligned time of the template's impacts (s)
 S_TEMPLATE_COUNT = 30  # leg: impacts averaged into the template (0: none yet)
 S_TEMPLATE_WALKING = 31  # leg: the template's gait, walking 1 or running 0
-S_FILTER_STATE = 32  # start of the filter states: 2 per biquad section per channel
+S_TEMPLATE_MISFITS = 32  # leg: impacts in a row the template did not fit
+S_FILTER_STATE = 33  # start of the filter states: 2 per biquad section per channel
 STATE_SIZE = S_FILTER_STATE + 2 * 2 * 3
 # Leg: the template's samples follow the filter states, to the end of the state vector.
 S_TEMPLATE = STATE_SIZE
@@ -849,6 +850,35 @@ def _resample_ring(
 
 
 @njit(cache=True)
+def _best_shift(window: F64Array, template: F64Array) -> float:
+    """Where the template fits the longer window best (least squares), in window samples to a
+    fraction of one. NaN when the best fit is at either end of the shifts (it may lie beyond)
+    or fits worse than a flat line at the template's mean would: then it is not this
+    waveform (on the Bach trials, impacts fit their own gait's template with 0.45 of that
+    error at most, and running impacts a walking template with 2.6 at least)."""
+    size = template.shape[0]
+    errors = np.empty(window.shape[0] - size + 1)
+    best = 0
+    for shift in range(errors.shape[0]):
+        error = 0.0
+        for k in range(size):
+            d = window[shift + k] - template[k]
+            error += d * d
+        errors[shift] = error
+        if error < errors[best]:
+            best = shift
+    mean = np.mean(template)
+    flat_error = 0.0
+    for k in range(size):
+        flat_error += (template[k] - mean) * (template[k] - mean)
+    if best == 0 or best == errors.shape[0] - 1 or errors[best] >= flat_error:
+        return math.nan
+    curvature = errors[best - 1] - 2.0 * errors[best] + errors[best + 1]
+    frac = 0.5 * (errors[best - 1] - errors[best + 1]) / curvature if curvature > 0.0 else 0.0
+    return best + frac
+
+
+@njit(cache=True)
 def _align_to_template(
     state: F64Array,
     ring_t: F64Array,
@@ -862,7 +892,7 @@ def _align_to_template(
     time where its low-passed magnitude, from ``template_before_s`` before to
     ``template_after_s`` after, best matches the template (least squares, to a fraction of a
     template sample). NaN when the ring does not hold the window or the best match lies at
-    the edge of ``template_max_shift_s``.
+    the edge of the shifts tried (``template_max_shift_s``; walking: ``walking_burst_s``).
 
     The first impact of a gait starts the template, anchored at its onset; each aligned one
     is averaged in (with weight 1/n, never below ``template_min_weight``, so it follows a
@@ -874,41 +904,39 @@ def _align_to_template(
     size = template.shape[0]
     before_s = params[35]
     step_s = (before_s + params[36]) / (size - 1)
-    shifts = int(params[37] / step_s + 0.5)
+    # A walking onset may sit on a rival peak of its burst (``_is_heel_strike``), as far as
+    # walking_burst_s from the heel strike: the template may move it back that far.
+    shifts = int((params[31] if walking else params[37]) / step_s + 0.5)
     window = np.empty(size + 2 * shifts)
     start_s = onset_s - before_s - shifts * step_s
     if not _resample_ring(ring_t, ring_w[:, W_MAGNITUDE], count, start_s, step_s, window):
         return math.nan
     gait = 1.0 if walking else 0.0
-    if state[S_TEMPLATE_COUNT] == 0.0 or state[S_TEMPLATE_WALKING] != gait:
+    restart = state[S_TEMPLATE_COUNT] == 0.0 or state[S_TEMPLATE_WALKING] != gait
+    shift = math.nan
+    if not restart:
+        shift = _best_shift(window, template)
+        # One misfit is an odd stride, left to its onset; two in a row, a changed waveform.
+        state[S_TEMPLATE_MISFITS] = state[S_TEMPLATE_MISFITS] + 1.0 if math.isnan(shift) else 0.0
+        restart = state[S_TEMPLATE_MISFITS] >= 2.0
+    if restart:
         # The pending contact keeps the old template's offset (the new one starts at 0).
         state[S_PENDING_ALIGNED] += state[S_ALIGN_OFFSET]
         template[:] = window[shifts : shifts + size]
         state[S_TEMPLATE_COUNT] = 1.0
         state[S_TEMPLATE_WALKING] = gait
+        state[S_TEMPLATE_MISFITS] = 0.0
         state[S_ALIGN_OFFSET] = 0.0
         return onset_s
-    errors = np.empty(2 * shifts + 1)
-    best = 0
-    for shift in range(errors.shape[0]):
-        error = 0.0
-        for k in range(size):
-            d = window[shift + k] - template[k]
-            error += d * d
-        errors[shift] = error
-        if error < errors[best]:
-            best = shift
-    if best == 0 or best == errors.shape[0] - 1:
+    if math.isnan(shift):
         return math.nan
-    curvature = errors[best - 1] - 2.0 * errors[best] + errors[best + 1]
-    frac = 0.5 * (errors[best - 1] - errors[best + 1]) / curvature if curvature > 0.0 else 0.0
-    aligned_s: float = onset_s + (best - shifts + frac) * step_s
+    aligned_s: float = onset_s + (shift - shifts) * step_s
     n = state[S_TEMPLATE_COUNT] + 1.0
     state[S_TEMPLATE_COUNT] = n
     weight = max(1.0 / n, params[38])
     state[S_ALIGN_OFFSET] += weight * ((onset_s - aligned_s) - state[S_ALIGN_OFFSET])
     for k in range(size):
-        position = best + frac + k
+        position = shift + k
         i = int(position)
         v = window[i] + (position - i) * (window[i + 1] - window[i])
         template[k] += weight * (v - template[k])

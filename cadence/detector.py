@@ -170,9 +170,10 @@ class LegParameters:
     running_phase_far_s: float = 0.12
     # Foot-on from the whole impact, not its onset alone: each impact's low-passed magnitude
     # from template_before_s before its onset to template_after_s after is aligned to the
-    # average of the gait's earlier impacts (``_kernels._align_to_template``). Not fitted: on
-    # the Bach trials windows from 0.1+0.05 s to 0.3+0.3 s and weights 1/8 to 1/16 give the
-    # same foot-on errors within 1 ms.
+    # average of the gait's earlier impacts, within template_max_shift_s when running and
+    # walking_burst_s when walking (``_kernels._align_to_template``). Not fitted: on the Bach
+    # trials windows from 0.1+0.05 s to 0.3+0.3 s and weights 1/8 to 1/16 give the same
+    # foot-on errors within 1 ms. A running shift of 0 turns it off for running.
     template_before_s: float = 0.2
     template_after_s: float = 0.1
     template_max_shift_s: float = 0.04

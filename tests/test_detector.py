@@ -10,6 +10,7 @@ from functools import cache
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import pytest
 import scipy.signal
 from hypothesis import given, settings
@@ -31,6 +32,7 @@ from cadence.scoring import ContactScore, score_contacts
 from cadence.trace import Trace, Truth, read_trace, read_truth, truth_path_for
 from sim.synthetic import RunnerConfig, simulate
 
+FloatArray = npt.NDArray[np.float64]
 SACRUM_TRIALS = ("t00", "t03", "t06", "t12", "t18", "t20", "t25", "t30")
 STREAMED_TRACES = (
     "alcantara-sacrum-run-t03",
@@ -411,7 +413,7 @@ def test_a_soft_impact_is_placed_by_its_whole_waveform() -> None:
         soft |= (t >= on_s - 0.03) & (t <= on_s + 0.1)
     softened = np.where(soft[:, None], low, acc)
 
-    def foot_on_errors_s(parameters: LegParameters) -> tuple[np.ndarray, np.ndarray]:
+    def foot_on_errors_s(parameters: LegParameters) -> tuple[FloatArray, FloatArray]:
         contacts = detect_contacts(
             t, softened, fs_hz=100.0, placement="shank", parameters=parameters
         ).contacts
@@ -426,6 +428,24 @@ def test_a_soft_impact_is_placed_by_its_whole_waveform() -> None:
     # The onset alone (no shift allowed: the template is off) puts soft impacts 10+ ms early.
     soft_errors, hard_errors = foot_on_errors_s(LegParameters(template_max_shift_s=0.0))
     assert hard_errors.mean() - soft_errors.mean() > 0.01
+
+
+def test_an_impact_is_aligned_to_the_template_it_fits_and_only_to_it() -> None:
+    k = np.arange(150.0)
+    template = np.exp(-0.5 * ((k - 100.0) / 6.0) ** 2) + 0.3 * np.sin(k / 9.0)
+    shifts = 20
+
+    def window(waveform: FloatArray, shift: float) -> FloatArray:
+        # window[shifts + shift + j] holds waveform[j]
+        return np.interp(np.arange(k.size + 2 * shifts) - shifts - shift, k, waveform)
+
+    for shift in (3.3, -7.6, 0.0):
+        best = _kernels._best_shift(window(template, shift), template)
+        assert best == pytest.approx(shifts + shift, abs=0.1)
+    # Beyond the shifts tried, the best fit is at the edge: the true one may lie further.
+    assert math.isnan(_kernels._best_shift(window(template, 25.0), template))
+    # Another waveform fits no better than a flat line would: it is not aligned.
+    assert math.isnan(_kernels._best_shift(window(-template, 0.0), template))
 
 
 def test_a_missed_running_impact_is_not_taken_for_a_walk_break() -> None:
