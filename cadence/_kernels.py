@@ -48,6 +48,11 @@ EVENT_CONTACT = 1.0  # a = foot-on s, b = foot-off s, c = leg (0 unknown, 1 sens
 OUT_COLUMNS = 7
 EVENT_GAP = 2.0  # a = last sample before the gap, b = first sample after it
 
+# Trunk phases: not known yet (at the start of a segment), swing, stance.
+PHASE_UNKNOWN = 0.0
+PHASE_SWING = 1.0
+PHASE_STANCE = 2.0
+
 # Indices into the state vector.
 S_LAST_T = 0  # time of the previous accepted sample (NaN before the first)
 S_N_SEEN = 1  # samples accepted since the start
@@ -58,7 +63,7 @@ S_GZ = 5
 S_RING_COUNT = 6  # samples written to the ring since the last reset
 S_LAST_ON = 7  # foot-on time of the previous contact (NaN if none since the last reset)
 S_STEP_S = 8  # running estimate of the step (trunk) or stride (leg) period
-S_PHASE = 9  # detector phase, kernel specific
+S_PHASE = 9  # trunk: PHASE_* as the low-passed vertical acceleration last crossed a level
 S_PENDING_ON = 10  # foot-on time of the contact being measured (NaN if none)
 S_PENDING_PEAK = 11  # trunk: highest vertical value since the pending foot-on; leg: impact g
 S_SEGMENT_START = 12  # time of the first sample since the start or the last gap
@@ -356,6 +361,59 @@ def _trunk_gct_s(params: F64Array, fall_s: float, step_s: float) -> float:
 
 
 @njit(cache=True)
+def _start_trunk_contact(
+    state: F64Array,
+    ring_t: F64Array,
+    ring_v: F64Array,
+    count: int,
+    ti: float,
+    params: F64Array,
+    out: F64Array,
+    n_out: int,
+) -> int:
+    """Stance began after a swing: foot-on from the rise before ti, unless it lies before the
+    segment or too soon after the last foot-on. A contact still pending had no flight after
+    it (walking) and is emitted with a duty factor of its step."""
+    min_step_s = params[1]
+    max_step_s = params[2]
+    onset_search_s = params[6]
+    baseline_window_s = params[7]
+    walking_duty_steps = params[12]
+    onset_correction_s = params[14]
+    first_rise_g = params[15]
+    t_on = (
+        _tangent_onset(ring_t, ring_v, count, ti - onset_search_s, baseline_window_s, first_rise_g)
+        - onset_correction_s
+    )
+    last_on = state[S_LAST_ON]
+    if _after(t_on, state[S_SEGMENT_START]) and (
+        math.isnan(last_on) or _at_or_after(t_on - last_on, min_step_s)
+    ):
+        pending_on = state[S_PENDING_ON]
+        if not math.isnan(pending_on):
+            # No flight before this step: walking. Stance spans a duty factor of steps.
+            step_s = t_on - pending_on
+            gct = walking_duty_steps * step_s
+            n_out = _emit_contact(
+                out,
+                n_out,
+                pending_on,
+                pending_on + gct,
+                0.0,
+                math.nan,
+                step_s,
+                state[S_PENDING_PEAK],
+            )
+        if not math.isnan(last_on) and not _after(t_on - last_on, max_step_s):
+            state[S_STEP_S] = t_on - last_on
+        state[S_LAST_ON] = t_on
+        state[S_PENDING_ON] = t_on
+        # The impact may already have peaked: the low-passed signal crosses later.
+        state[S_PENDING_PEAK] = _ring_max_since(ring_t, ring_v, count, t_on)
+    return n_out
+
+
+@njit(cache=True)
 def trunk_kernel(
     state: F64Array,
     ring_t: F64Array,
@@ -379,18 +437,11 @@ def trunk_kernel(
     is left out. ``ring_w`` is not used.
     """
     hysteresis_g = params[0]
-    min_step_s = params[1]
-    max_step_s = params[2]
     max_gap_s = params[3]
     inv_gravity_tau_s = 1.0 / params[4]
     warmup_s = params[5]
-    onset_search_s = params[6]
-    baseline_window_s = params[7]
     offset_level_g = params[8]
-    walking_duty_steps = params[12]
     min_fall_after_on_s = params[13]
-    onset_correction_s = params[14]
-    first_rise_g = params[15]
     stance_g = 1.0 + hysteresis_g
     swing_g = 1.0 - hysteresis_g
 
@@ -445,41 +496,13 @@ def trunk_kernel(
                 state[S_PENDING_ON] = math.nan
 
         phase = state[S_PHASE]
-        if phase == 0.0 and vf > stance_g:
-            state[S_PHASE] = 1.0
-            t_on = (
-                _tangent_onset(
-                    ring_t, ring_v, count, ti - onset_search_s, baseline_window_s, first_rise_g
-                )
-                - onset_correction_s
-            )
-            last_on = state[S_LAST_ON]
-            if _after(t_on, state[S_SEGMENT_START]) and (
-                math.isnan(last_on) or _at_or_after(t_on - last_on, min_step_s)
-            ):
-                pending_on = state[S_PENDING_ON]
-                if not math.isnan(pending_on):
-                    # No flight before this step: walking. Stance spans a duty factor of steps.
-                    step_s = t_on - pending_on
-                    gct = walking_duty_steps * step_s
-                    n_out = _emit_contact(
-                        out,
-                        n_out,
-                        pending_on,
-                        pending_on + gct,
-                        0.0,
-                        math.nan,
-                        step_s,
-                        state[S_PENDING_PEAK],
-                    )
-                if not math.isnan(last_on) and not _after(t_on - last_on, max_step_s):
-                    state[S_STEP_S] = t_on - last_on
-                state[S_LAST_ON] = t_on
-                state[S_PENDING_ON] = t_on
-                # The impact may already have peaked: the low-passed signal crosses later.
-                state[S_PENDING_PEAK] = _ring_max_since(ring_t, ring_v, count, t_on)
-        elif phase == 1.0 and vf < swing_g:
-            state[S_PHASE] = 0.0
+        if vf > stance_g and phase != PHASE_STANCE:
+            state[S_PHASE] = PHASE_STANCE
+            # A stance already under way when the segment began was not seen to begin.
+            if phase == PHASE_SWING:
+                n_out = _start_trunk_contact(state, ring_t, ring_v, count, ti, params, out, n_out)
+        elif vf < swing_g:
+            state[S_PHASE] = PHASE_SWING
     _store_orientation(state, o)
     return n_out
 
@@ -557,7 +580,7 @@ def _reset_after_gap(state: F64Array) -> None:
     state[S_PHASE_AFTER] = 0.0
     state[S_LAST_ON] = math.nan
     state[S_PENDING_ON] = math.nan
-    state[S_PHASE] = 0.0
+    state[S_PHASE] = PHASE_UNKNOWN
     state[S_WALK_STRIDE_S] = 0.0
 
 

@@ -206,6 +206,18 @@ def test_a_gap_is_reported_and_never_bridged_with_steps() -> None:
     assert np.allclose(far, kept, atol=0.003)
 
 
+@pytest.mark.parametrize("step", [2, 4, 5, 6])
+def test_a_stance_under_way_when_the_stream_starts_is_not_a_contact(step: int) -> None:
+    # Its foot-on came before the first sample: it was not seen, so it is not guessed (the
+    # stream may start where the signal dips after the impact, as in a swing).
+    tr = trace("alcantara-sacrum-run-t03")
+    truth = truth_of("alcantara-sacrum-run-t03")
+    on_s, off_s = truth.foot_on_s[step], truth.foot_off_s[step]
+    later = tr.t >= on_s + 0.25 * (off_s - on_s)
+    contacts = detect(tr, t=tr.t[later], acc=tr.acc[later]).contacts
+    assert contacts[0].on_s == pytest.approx(truth.foot_on_s[step + 1], abs=0.02)
+
+
 def test_irregular_and_sparser_sampling_still_finds_the_steps() -> None:
     rng = np.random.default_rng(7)
     names = [f"alcantara-sacrum-run-{trial}" for trial in SACRUM_TRIALS]
