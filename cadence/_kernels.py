@@ -87,7 +87,8 @@ S_ALIGN_OFFSET = 29  # leg: mean foot-on onset minus aligned time of the templat
 S_TEMPLATE_COUNT = 30  # leg: impacts averaged into the template (0: none yet)
 S_TEMPLATE_WALKING = 31  # leg: the template's gait, walking 1 or running 0
 S_TEMPLATE_MISFITS = 32  # leg: impacts in a row the template did not fit
-S_FILTER_STATE = 33  # start of the filter states: 2 per biquad section per channel
+S_FIRST_WALKING_ON = 33  # leg: the first impact of a segment's foot-on by the walking rule
+S_FILTER_STATE = 34  # start of the filter states: 2 per biquad section per channel
 STATE_SIZE = S_FILTER_STATE + 2 * 2 * 3
 # Leg: the template's samples follow the filter states, to the end of the state vector.
 S_TEMPLATE = STATE_SIZE
@@ -677,7 +678,9 @@ def _close_leg_contact(
     (walking or running, as its impact was judged), else the running estimate. Foot-off: on a
     foot, the end of its still phase (``_foot_still_off``); on a shank, measured when running
     (``_leg_foot_off``). When walking on a shank, or when the foot-off was not seen, a duty
-    factor of the stride (stance is about 60 % of a walking stride for most walkers).
+    factor of the stride (stance is about 60 % of a walking stride for most walkers). The
+    first impact of a segment is taken by the running rule; if it was walking, its foot-on is
+    the walking rule's.
     """
     on_s = _foot_on_s(state, state[S_PENDING_ON], state[S_PENDING_ALIGNED])
     stride_s = next_on_s - on_s
@@ -685,6 +688,10 @@ def _close_leg_contact(
     if state[S_PENDING_WALKING] < 0.0:
         # The first impact of a segment had no stride to judge it by: the one after it tells.
         walking = (stride_s if plausible else state[S_STEP_S]) >= params[8]
+        if walking:
+            # It was taken by the running rule (no stride said walking yet).
+            on_s = state[S_FIRST_WALKING_ON]
+            stride_s = next_on_s - on_s
     else:
         # Judged as walking, unless a running stride follows (the first steps of a run after
         # a walk, before the stride estimate follows).
@@ -1084,6 +1091,8 @@ def _take_impact(
     state[S_PENDING_ALIGNED] = aligned_s
     state[S_PENDING_PEAK] = impact_g
     state[S_PENDING_WALKING] = -1.0 if math.isnan(last_on) else 1.0 if walking else 0.0
+    if math.isnan(last_on):
+        state[S_FIRST_WALKING_ON] = _walking_on_s(ring_t, ring_v, c, count, params)
     if state[level_at] == 0.0:
         state[level_at] = vc
     else:

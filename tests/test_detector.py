@@ -390,6 +390,17 @@ def test_a_slow_walk_is_found_from_its_first_heel_strike(stride_s: float) -> Non
         assert contact.gct_s == pytest.approx(duty * stride_s, abs=0.03)
 
 
+@pytest.mark.parametrize("stride_s", [1.1, 1.3])
+def test_the_first_heel_strike_of_a_walk_is_timed_like_the_rest(stride_s: float) -> None:
+    # The first impact is taken before any stride says walking, by the running rule; once the
+    # next one shows a walking stride, its foot-on is the walking rule's, as for the others.
+    t, acc = walking_shank(stride_s)
+    contacts = detect_contacts(t, acc, fs_hz=100.0, placement="shank").contacts
+    on_s = np.array([c.on_s for c in contacts])
+    errors_s = on_s - stride_s * np.round(on_s / stride_s)
+    assert errors_s[0] == pytest.approx(np.median(errors_s[1:6]), abs=0.003)
+
+
 def test_a_walk_after_a_run_is_found_from_its_first_strides() -> None:
     # A walk break: heel strikes a tenth of the run's impacts must not fall under a threshold
     # learnt on the run.
