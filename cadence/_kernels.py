@@ -87,11 +87,11 @@ S_ALIGN_OFFSET = 29  # leg: mean foot-on onset minus aligned time of the templat
 S_TEMPLATE_COUNT = 30  # leg: impacts averaged into the template (0: none yet)
 S_TEMPLATE_WALKING = 31  # leg: the template's gait, walking 1 or running 0
 S_TEMPLATE_MISFITS = 32  # leg: impacts in a row the template did not fit
-S_FIRST_WALKING_ON = 33  # leg: the first impact of a segment's foot-on by the walking rule
+S_FIRST_WALKING_ON = 33  # leg: the pending first impact's walking foot-on, if taken as running
 S_FILTER_STATE = 34  # start of the filter states: 2 per biquad section per channel
+# The fixed part of the state vector; the leg detector appends its impact template.
 STATE_SIZE = S_FILTER_STATE + 2 * 2 * 3
-# Leg: the template's samples follow the filter states, to the end of the state vector.
-S_TEMPLATE = STATE_SIZE
+S_TEMPLATE = STATE_SIZE  # leg: the template's samples, to the end of the state vector
 
 # The gravity direction moves with a time constant of seconds: renormalising it every few
 # samples instead of every one saves a square root and a division per sample.
@@ -688,7 +688,7 @@ def _close_leg_contact(
     if state[S_PENDING_WALKING] < 0.0:
         # The first impact of a segment had no stride to judge it by: the one after it tells.
         walking = (stride_s if plausible else state[S_STEP_S]) >= params[8]
-        if walking:
+        if walking and not math.isnan(state[S_FIRST_WALKING_ON]):
             # It was taken by the running rule (no stride said walking yet).
             on_s = state[S_FIRST_WALKING_ON]
             stride_s = next_on_s - on_s
@@ -883,9 +883,10 @@ def _resample_ring(
 def _best_shift(window: F64Array, template: F64Array) -> float:
     """Where the template fits the longer window best (least squares), in window samples to a
     fraction of one. NaN when the best fit is at either end of the shifts (it may lie beyond)
-    or fits worse than a flat line at the template's mean would: then it is not this
-    waveform (on the Bach trials, impacts fit their own gait's template with 0.45 of that
-    error at most, and running impacts a walking template with 2.6 at least)."""
+    or its error is as large as the template's own variation about its mean (the error of a
+    flat line standing in for the template): then it is not this waveform (on the Bach
+    trials, impacts fit their own gait's template with 0.45 of that at most, and running
+    impacts a walking template with 2.6 at least)."""
     size = template.shape[0]
     errors = np.empty(window.shape[0] - size + 1)
     best = 0
@@ -921,8 +922,9 @@ def _align_to_template(
     """The impact whose onset is onset_s, aligned to the template of this gait's impacts: the
     time where its low-passed magnitude, from ``template_before_s`` before to
     ``template_after_s`` after, best matches the template (least squares, to a fraction of a
-    template sample). NaN when the ring does not hold the window or the best match lies at
-    the edge of the shifts tried (``template_max_shift_s``; walking: ``walking_burst_s``).
+    template sample). NaN when the ring does not hold the window or ``_best_shift`` finds no
+    fit within the shifts tried (``template_max_shift_s``; walking: ``walking_burst_s``); the
+    onset itself when the impact starts a template.
 
     The first impact of a gait starts the template, anchored at its onset; each aligned one
     is averaged in (with weight 1/n, never below ``template_min_weight``, so it follows a
@@ -1091,8 +1093,11 @@ def _take_impact(
     state[S_PENDING_ALIGNED] = aligned_s
     state[S_PENDING_PEAK] = impact_g
     state[S_PENDING_WALKING] = -1.0 if math.isnan(last_on) else 1.0 if walking else 0.0
-    if math.isnan(last_on):
-        state[S_FIRST_WALKING_ON] = _walking_on_s(ring_t, ring_v, c, count, params)
+    # After a gap the stride estimate may already say walking: then it was taken as a walk.
+    first_by_running_rule = math.isnan(last_on) and not walking
+    state[S_FIRST_WALKING_ON] = (
+        _walking_on_s(ring_t, ring_v, c, count, params) if first_by_running_rule else math.nan
+    )
     if state[level_at] == 0.0:
         state[level_at] = vc
     else:

@@ -401,6 +401,19 @@ def test_the_first_heel_strike_of_a_walk_is_timed_like_the_rest(stride_s: float)
     assert errors_s[0] == pytest.approx(np.median(errors_s[1:6]), abs=0.003)
 
 
+def test_the_first_heel_strike_after_a_gap_in_a_walk_keeps_its_alignment() -> None:
+    # The stride estimate outlives the gap, so that heel strike is taken as a walk's, and its
+    # foot-on aligned to the walk's template like the others (not the bare walking rule's).
+    t, acc = walking_shank(1.1)
+    cut = (t > 7.9) & (t < 8.3)
+    contacts = detect_contacts(t[~cut], acc[~cut], fs_hz=100.0, placement="shank").contacts
+    on_s = np.array([c.on_s for c in contacts])
+    errors_s = on_s - 1.1 * np.round(on_s / 1.1)
+    first_after = int(np.argmax(on_s > 8.3))
+    neighbours = np.r_[errors_s[first_after - 3 : first_after], errors_s[first_after + 1 :][:3]]
+    assert errors_s[first_after] == pytest.approx(np.median(neighbours), abs=0.0005)
+
+
 def test_a_walk_after_a_run_is_found_from_its_first_strides() -> None:
     # A walk break: heel strikes a tenth of the run's impacts must not fall under a threshold
     # learnt on the run.
@@ -619,6 +632,14 @@ def test_kernel_filter_is_sosfilt_with_carried_state() -> None:
         ({"fs_hz": 5.0, "placement": "sacrum"}, "fs_hz"),
         ({"fs_hz": 100.0, "placement": "elbow"}, "elbow"),
         ({"fs_hz": 100.0, "placement": "sacrum", "up_vector": (0.0, 0.0)}, "up_vector"),
+        (
+            {
+                "fs_hz": 100.0,
+                "placement": "shank",
+                "parameters": LegParameters(template_before_s=0.0, template_after_s=0.0),
+            },
+            "template_before_s",
+        ),
     ],
 )
 def test_bad_configuration_is_refused_at_construction(kwargs: dict[str, Any], message: str) -> None:
