@@ -362,6 +362,15 @@ def _trunk_gct_s(params: F64Array, fall_s: float, step_s: float) -> float:
 
 
 @njit(cache=True)
+def _emit_trunk_contact(
+    state: F64Array, gct_s: float, fall_s: float, step_s: float, out: F64Array, n_out: int
+) -> int:
+    """Emit the pending trunk contact (leg unknown) with its stance of gct_s."""
+    on_s = state[S_PENDING_ON]
+    return _emit_contact(out, n_out, on_s, on_s + gct_s, 0.0, fall_s, step_s, state[S_PENDING_PEAK])
+
+
+@njit(cache=True)
 def _start_trunk_contact(
     state: F64Array,
     ring_t: F64Array,
@@ -395,16 +404,7 @@ def _start_trunk_contact(
             # No flight before this step: walking. Stance spans a duty factor of steps.
             step_s = t_on - pending_on
             gct = walking_duty_steps * step_s
-            n_out = _emit_contact(
-                out,
-                n_out,
-                pending_on,
-                pending_on + gct,
-                0.0,
-                math.nan,
-                step_s,
-                state[S_PENDING_PEAK],
-            )
+            n_out = _emit_trunk_contact(state, gct, math.nan, step_s, out, n_out)
         if not math.isnan(last_on) and not _after(t_on - last_on, max_step_s):
             state[S_STEP_S] = t_on - last_on
         state[S_LAST_ON] = t_on
@@ -483,16 +483,7 @@ def trunk_kernel(
                 step_s = state[S_STEP_S]
                 fall_s = t_fall - pending_on
                 gct = _trunk_gct_s(params, fall_s, step_s)
-                n_out = _emit_contact(
-                    out,
-                    n_out,
-                    pending_on,
-                    pending_on + gct,
-                    0.0,
-                    fall_s,
-                    step_s,
-                    state[S_PENDING_PEAK],
-                )
+                n_out = _emit_trunk_contact(state, gct, fall_s, step_s, out, n_out)
                 state[S_LAST_FALL] = fall_s
                 state[S_PENDING_ON] = math.nan
 
